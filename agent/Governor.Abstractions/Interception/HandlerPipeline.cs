@@ -1,0 +1,109 @@
+namespace Governor.Interception;
+
+/// <summary>
+/// An ordered list of handlers for one interception point. Governance plugins subscribe; the
+/// interception plugin that provides the point reads <see cref="Handlers"/> on every call.
+/// Readers never lock: subscribing swaps in a new sorted array.
+/// </summary>
+public sealed class HandlerPipeline<THandler>
+    where THandler : class
+{
+    /// <summary>At most this many handlers per pipeline (per-call state has one slot each).</summary>
+    public const int MaxHandlers = 16;
+
+    private readonly object _gate = new();
+    private Entry[] _entries = Array.Empty<Entry>();
+    private THandler[] _handlers = Array.Empty<THandler>();
+    private string? _provider;
+
+    public HandlerPipeline(string name)
+    {
+        Name = name;
+    }
+
+    /// <summary>"inbound", "outbound" or "sql".</summary>
+    public string Name { get; }
+
+    /// <summary>The current handlers, lowest order first. A snapshot: capture it once per call.</summary>
+    public THandler[] Handlers => Volatile.Read(ref _handlers);
+
+    public bool HasHandlers => Volatile.Read(ref _handlers).Length != 0;
+
+    /// <summary>The plugin that feeds this pipeline, or null when nothing intercepts this point.</summary>
+    public string? Provider => Volatile.Read(ref _provider);
+
+    /// <summary>What the provider can do here (e.g. "SocketsHttpHandler patch: can answer").</summary>
+    public string? ProviderDetail { get; private set; }
+
+    /// <summary>Called by the interception plugin that provides this point.</summary>
+    public void SetProvider(string? plugin, string? detail = null)
+    {
+        ProviderDetail = detail;
+        Volatile.Write(ref _provider, plugin);
+    }
+
+    /// <summary>
+    /// Adds a handler. Lower <paramref name="order"/> runs first on the way in and last on
+    /// completion. Documented orders: lossless -100, gray 0, throttle 100, sqlguard 100.
+    /// Dispose the result to unsubscribe.
+    /// </summary>
+    public IDisposable Subscribe(THandler handler, int order, string owner)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        lock (_gate)
+        {
+            if (_entries.Length >= MaxHandlers)
+            {
+                throw new InvalidOperationException($"The {Name} pipeline already has {MaxHandlers} handlers; '{owner}' cannot subscribe.");
+            }
+
+            var entry = new Entry(handler, order, owner, _entries.Length == 0 ? 0 : _entries.Max(e => e.Sequence) + 1);
+            Publish(_entries.Append(entry));
+            return new Subscription(this, entry);
+        }
+    }
+
+    /// <summary>The owners of the handlers, in order (for status).</summary>
+    public IReadOnlyList<string> Owners => Volatile.Read(ref _entries).Select(e => e.Owner).ToArray();
+
+    private void Remove(Entry entry)
+    {
+        lock (_gate)
+        {
+            Publish(_entries.Where(e => !ReferenceEquals(e, entry)));
+        }
+    }
+
+    private void Publish(IEnumerable<Entry> entries)
+    {
+        var sorted = entries.OrderBy(e => e.Order).ThenBy(e => e.Sequence).ToArray();
+        Volatile.Write(ref _entries, sorted);
+        Volatile.Write(ref _handlers, sorted.Select(e => e.Handler).ToArray());
+    }
+
+    private sealed record Entry(THandler Handler, int Order, string Owner, int Sequence);
+
+    private sealed class Subscription : IDisposable
+    {
+        private HandlerPipeline<THandler>? _pipeline;
+        private readonly Entry _entry;
+
+        public Subscription(HandlerPipeline<THandler> pipeline, Entry entry)
+        {
+            _pipeline = pipeline;
+            _entry = entry;
+        }
+
+        public void Dispose() => Interlocked.Exchange(ref _pipeline, null)?.Remove(_entry);
+    }
+}
+
+/// <summary>The three interception points. One instance per process, owned by the agent core.</summary>
+public sealed class InterceptionHub
+{
+    public HandlerPipeline<IInboundHandler> Inbound { get; } = new("inbound");
+
+    public HandlerPipeline<IOutboundHandler> Outbound { get; } = new("outbound");
+
+    public HandlerPipeline<ISqlHandler> Sql { get; } = new("sql");
+}

@@ -1,0 +1,104 @@
+using System.Text.Json;
+
+namespace Governor.Core.Plugins;
+
+/// <summary>
+/// A plugin's <c>plugin.json</c>, read without running any plugin code.
+/// </summary>
+internal sealed record PluginManifest(
+    string Name,
+    string Version,
+    int Order,
+    string Assembly,
+    string EntryType,
+    string Description,
+    IReadOnlyList<string> InterceptionPoints,
+    bool EnabledByDefault,
+    TimeSpan? StartTimeout,
+    IReadOnlyList<string> RuleKinds)
+{
+    public const string FileName = "plugin.json";
+
+    private static readonly string[] s_points = { "inbound", "outbound", "sql" };
+    private static readonly string[] s_fields = { "name", "version", "order", "assembly", "entryType", "description", "interceptionPoints", "enabledByDefault", "startTimeout", "ruleKinds" };
+
+    /// <summary>Reads a manifest; on failure returns null and a message that names the file and the field.</summary>
+    public static PluginManifest? TryRead(string path, out string? error)
+    {
+        error = null;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                error = $"{path}: must be a JSON object";
+                return null;
+            }
+
+            foreach (var p in root.EnumerateObject())
+            {
+                if (!s_fields.Contains(p.Name, StringComparer.Ordinal))
+                {
+                    error = $"{path}: unknown field '{p.Name}'; known fields: {string.Join(", ", s_fields)}";
+                    return null;
+                }
+            }
+
+            string? name = String(root, "name");
+            string? assembly = String(root, "assembly");
+            string? entry = String(root, "entryType");
+            if (string.IsNullOrWhiteSpace(name) || string.IsNullOrWhiteSpace(assembly) || string.IsNullOrWhiteSpace(entry))
+            {
+                error = $"{path}: 'name', 'assembly' and 'entryType' are required";
+                return null;
+            }
+
+            if (!name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-'))
+            {
+                error = $"{path}: name '{name}' must use lowercase letters, digits and '-' only";
+                return null;
+            }
+
+            int order = root.TryGetProperty("order", out var o) && o.ValueKind == JsonValueKind.Number && o.TryGetInt32(out int ov) ? ov : 0;
+            bool enabled = !root.TryGetProperty("enabledByDefault", out var e) || e.ValueKind != JsonValueKind.False;
+            var points = Strings(root, "interceptionPoints");
+            foreach (string point in points)
+            {
+                if (!s_points.Contains(point, StringComparer.Ordinal))
+                {
+                    error = $"{path}: interceptionPoints has '{point}'; use {string.Join(", ", s_points)}";
+                    return null;
+                }
+            }
+
+            TimeSpan? timeout = null;
+            string? timeoutText = String(root, "startTimeout");
+            if (timeoutText is not null)
+            {
+                if (!Governor.Rules.SpecReader.TryParseDuration(timeoutText, TimeSpan.FromSeconds(1), out var t) || t <= TimeSpan.Zero)
+                {
+                    error = $"{path}: startTimeout '{timeoutText}' is not a duration such as \"3s\"";
+                    return null;
+                }
+
+                timeout = t;
+            }
+
+            return new PluginManifest(name, String(root, "version") ?? "0.0.0", order, assembly, entry, String(root, "description") ?? string.Empty, points, enabled, timeout, Strings(root, "ruleKinds"));
+        }
+        catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException)
+        {
+            error = $"{path}: cannot be read ({ex.Message})";
+            return null;
+        }
+    }
+
+    private static string? String(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    private static IReadOnlyList<string> Strings(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Array
+            ? v.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.String).Select(x => x.GetString()!).ToArray()
+            : Array.Empty<string>();
+}

@@ -1,0 +1,17 @@
+// A plain minimal-API app. It knows nothing of Governor.
+var builder = WebApplication.CreateBuilder(args);
+builder.Logging.ClearProviders();
+var app = builder.Build();
+
+app.MapGet("/", () => "hello");
+app.MapGet("/health", () => Results.Ok(new { status = "ok" }));
+app.MapGet("/slow", async (int? ms) =>
+{
+    await Task.Delay(ms ?? 1000);
+    return "slow done";
+});
+app.MapGet("/env/{name}", (string name) => Environment.GetEnvironmentVariable(name) ?? string.Empty);
+app.MapGet("/runtime", () => System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription);
+app.MapGet("/assemblies", () => string.Join('\n', AppDomain.CurrentDomain.GetAssemblies().Select(a => $"{a.GetName().Name} {a.GetName().Version} {System.Runtime.Loader.AssemblyLoadContext.GetLoadContext(a)?.Name}")));
+
+app.Run();
