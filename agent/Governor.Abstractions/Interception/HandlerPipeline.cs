@@ -106,4 +106,7 @@ public sealed class InterceptionHub
     public HandlerPipeline<IOutboundHandler> Outbound { get; } = new("outbound");
 
     public HandlerPipeline<ISqlHandler> Sql { get; } = new("sql");
+
+    /// <summary>The web host's startup and shutdown (for lossless online/offline).</summary>
+    public HostLifecycle Host { get; } = new();
 }
