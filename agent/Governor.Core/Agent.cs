@@ -42,6 +42,7 @@ internal sealed class Agent
     private Timer? _configTimer;
     private string _summary = string.Empty;
     private int _stopped;
+    private readonly List<KeyValuePair<string, double>> _phases = new();
 
     private Agent(string home, SettingsStore settings)
     {
@@ -55,6 +56,11 @@ internal sealed class Agent
     public static Agent? Instance => Volatile.Read(ref s_instance);
 
     public string Summary => _summary;
+
+    /// <summary>Milliseconds since the agent started at the end of each startup phase (shown in status).</summary>
+    public IReadOnlyList<KeyValuePair<string, double>> StartupPhases => _phases;
+
+    private void Phase(string name) => _phases.Add(new(name, Math.Round(_clock.Elapsed.TotalMilliseconds, 2)));
 
     public static void Start(string home)
     {
@@ -79,7 +85,9 @@ internal sealed class Agent
 
         string appName = _reader.GetString("app") ?? Assembly.GetEntryAssembly()?.GetName().Name ?? "app";
         string? tag = _reader.GetString("tag") is { Length: > 0 } t ? t : null;
+        Phase("settings");
         string logDir = StartLog(appName);
+        Phase("log");
         _info = new AgentInfo(Version, _home, logDir, appName, tag, Environment.ProcessId);
 
         AppContext.SetData("Governor.ReportDuplicate", (Action<string>)(m => _log.Warn("{Message}", m)));
@@ -94,7 +102,9 @@ internal sealed class Agent
         _rules = new RuleStore(RulesDirectory(), () => _plugins.Kinds(), _log);
 
         StartPatching();
+        Phase("patching");
         _plugins.Discover(Path.Combine(_home, "plugins"));
+        Phase("discover");
         _plugins.WarnUnknownNames(_settings, m => _log.Warn("{Message}", m));
 
         var toStart = new List<PluginRuntime>();
@@ -113,10 +123,14 @@ internal sealed class Agent
             }
         }
 
+        Phase("load");
+
         // Rules are read after the enabled plugins declared their kinds and before they start,
         // so every plugin sees its rules in Start.
         _rules.Scan(force: true);
+        Phase("rules");
         _plugins.Start(toStart, CreateContext, _reader.GetDuration("plugins:startTimeout", PluginManager.DefaultStartTimeout));
+        Phase("start");
         _rules.StartWatching(TimeSpan.FromSeconds(1));
         _rules.Changed += _ => _status.NotifyStateChanged();
 
@@ -124,6 +138,7 @@ internal sealed class Agent
         _configTimer = new Timer(_ => SafeReloadConfig(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Shutdown();
 
+        Phase("status");
         _summary = BuildSummary(_clock.Elapsed);
         _log.Info("{Summary}", _summary);
         _status.NotifyStateChanged();
@@ -211,7 +226,7 @@ internal sealed class Agent
         var rules = _rules.Current;
         return new StatusFacts(Version, _info.ProcessId, _info.AppName, _info.Tag, _home, _agentLog?.FilePath ?? string.Empty, _startedAt, _summary,
             _patching is not null ? $"available: {_patching.Description}" : $"unavailable: {_patchingReason}",
-            PluginStatuses(), points, _rules.Directory, rules.Version, rules.Documents.Count,
+            PluginStatuses(), points, _phases, _rules.Directory, rules.Version, rules.Documents.Count,
             _rules.Errors.Select(e => e.ToString()).ToList(), _rules.Notes);
 
         static InterceptionPointStatus Point(string name, string? provider, string? detail, IReadOnlyList<string> owners) => new(name, provider, detail, owners);

@@ -117,6 +117,13 @@ internal sealed class StatusHub
                 w.WriteString("updatedAt", DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
                 w.WriteString("summary", facts.Summary);
                 w.WriteString("patching", facts.Patching);
+                w.WriteStartObject("startupPhasesMs");
+                foreach (var (phase, ms) in facts.StartupPhases)
+                {
+                    w.WriteNumber(phase, ms);
+                }
+
+                w.WriteEndObject();
                 w.WriteStartArray("plugins");
                 foreach (var p in facts.Plugins)
                 {
@@ -261,6 +268,7 @@ internal sealed record StatusFacts(
     string Patching,
     IReadOnlyList<PluginStatus> Plugins,
     IReadOnlyList<InterceptionPointStatus> InterceptionPoints,
+    IReadOnlyList<KeyValuePair<string, double>> StartupPhases,
     string RulesDirectory,
     long RulesVersion,
     int RuleDocuments,
