@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Reflection;
-using System.Security.Cryptography;
 using Governor.Core.Logging;
 using Governor.Core.Plugins;
 using Governor.Core.Rules;
@@ -100,6 +99,7 @@ internal sealed class Agent
         _status.SetFactsSource(Facts);
         _plugins = new PluginManager(_log, OnPluginStateChanged);
         _rules = new RuleStore(RulesDirectory(), () => _plugins.Kinds(), _log);
+        _rules.Prefetch();
 
         StartPatching();
         Phase("patching");
@@ -151,19 +151,7 @@ internal sealed class Agent
         string? levelText = _reader.GetString("log:level");
         bool badLevel = levelText is not null && !AgentLog.TryParseLevel(levelText, out level);
         bool stderr = _reader.GetBool("log:stderr", false);
-        try
-        {
-            _agentLog = AgentLog.Create(logDir, appName, Environment.ProcessId, level, stderr);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            // An unwritable log directory must not cost the app its governance: fall back to temp.
-            string fallback = Path.Combine(Path.GetTempPath(), "governor");
-            _agentLog = AgentLog.Create(fallback, appName, Environment.ProcessId, level, stderr);
-            _agentLog.For("agent").Warn("Log directory {Directory} is not writable ({Message}); logging to {Fallback}. Set GOVERNOR_LOG_DIR to a writable folder.", logDir, ex.Message, fallback);
-            logDir = fallback;
-        }
-
+        _agentLog = AgentLog.Start(logDir, appName, Environment.ProcessId, level, stderr);
         _log = _agentLog.For("agent");
         if (badLevel)
         {
@@ -196,7 +184,7 @@ internal sealed class Agent
         try
         {
             var interval = _reader.GetDuration("status:interval", TimeSpan.FromSeconds(2));
-            _statusFile = new StatusFileWriter(_status, _info.LogDirectory, _info.ProcessId, _log, interval < TimeSpan.FromMilliseconds(100) ? TimeSpan.FromMilliseconds(100) : interval);
+            _statusFile = new StatusFileWriter(_status, () => _agentLog!.Directory, _info.ProcessId, _log, interval < TimeSpan.FromMilliseconds(100) ? TimeSpan.FromMilliseconds(100) : interval);
             GovernorEventSource.Log.Attach(_status, PluginCounts);
             _meter = new GovernorMeter(Version, _status, PluginStatuses);
         }
@@ -381,7 +369,8 @@ internal sealed class Agent
     {
         try
         {
-            return File.Exists(path) ? SHA256.HashData(File.ReadAllBytes(path)) : null;
+            // The settings file is small; its bytes are its identity (no hash: that would load OpenSSL).
+            return File.Exists(path) ? File.ReadAllBytes(path) : null;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

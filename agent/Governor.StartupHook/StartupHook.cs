@@ -72,8 +72,9 @@ internal class StartupHook
         }
 
         string coreDir = Path.Combine(home, "core");
-        var context = new AgentLoadContext(coreDir);
-        var core = context.LoadFromAssemblyPath(Path.Combine(coreDir, "Governor.Core.dll"));
+        var context = new AgentLoadContext(ReadyToRunDirectory(coreDir), coreDir);
+        var core = context.LoadFromAssemblyName(new AssemblyName("Governor.Core"))
+            ?? throw new FileNotFoundException($"Governor.Core.dll is not in {coreDir}; the agent home is incomplete.");
         var entry = core.GetType("Governor.Core.AgentEntry", throwOnError: true)!
             .GetMethod("Start", BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)!;
         entry.Invoke(null, new object[] { home });
@@ -130,6 +131,17 @@ internal class StartupHook
             : string.Equals(pattern, name, StringComparison.OrdinalIgnoreCase);
     }
 
+    /// <summary>
+    /// The ReadyToRun images compiled for the running runtime (Release builds put them in
+    /// <c>net&lt;major&gt;.0</c> next to the IL build); ReadyToRun code compiled for another major
+    /// version would be ignored, so only the exact match is used.
+    /// </summary>
+    private static string? ReadyToRunDirectory(string directory)
+    {
+        string candidate = Path.Combine(directory, $"net{Environment.Version.Major}.0");
+        return Directory.Exists(candidate) ? candidate : null;
+    }
+
     private static bool IsOff(string? value) =>
         value is not null && (value.Equals("false", StringComparison.OrdinalIgnoreCase) || value == "0"
             || value.Equals("off", StringComparison.OrdinalIgnoreCase) || value.Equals("no", StringComparison.OrdinalIgnoreCase));
@@ -152,22 +164,31 @@ internal class StartupHook
 
     /// <summary>
     /// The agent's AssemblyLoadContext: the core and its dependencies (Serilog, YamlDotNet, Iced,
-    /// ...) from <c>core/</c>; everything else (the framework) from the default context. The app's
-    /// own copies of those libraries stay in the default context, so versions never clash.
+    /// ...) from <c>core/</c> (its ReadyToRun folder for this runtime first); everything else (the
+    /// framework) from the default context. The app's own copies of those libraries stay in the
+    /// default context, so versions never clash.
     /// </summary>
     private sealed class AgentLoadContext : AssemblyLoadContext
     {
+        private readonly string? _readyToRun;
         private readonly string _directory;
 
-        public AgentLoadContext(string directory)
+        public AgentLoadContext(string? readyToRun, string directory)
             : base("Governor", isCollectible: false)
         {
+            _readyToRun = readyToRun;
             _directory = directory;
         }
 
         protected override Assembly? Load(AssemblyName assemblyName)
         {
-            string path = Path.Combine(_directory, assemblyName.Name + ".dll");
+            string file = assemblyName.Name + ".dll";
+            if (_readyToRun is not null && File.Exists(Path.Combine(_readyToRun, file)))
+            {
+                return LoadFromAssemblyPath(Path.Combine(_readyToRun, file));
+            }
+
+            string path = Path.Combine(_directory, file);
             return File.Exists(path) ? LoadFromAssemblyPath(path) : null;
         }
     }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Serilog;
 using Serilog.Core;
 using Serilog.Events;
@@ -9,47 +10,66 @@ namespace Governor.Core.Logging;
 /// The agent's own log: Serilog, loaded in the agent's AssemblyLoadContext (an app that uses
 /// another Serilog version keeps its own), writing a rolling file in the log directory and,
 /// when asked, stderr. The app's stdout and the app's logging are never touched.
+/// Serilog is set up on a background thread so that it costs the app's startup nothing;
+/// events written before it is ready are kept in order and written once it is.
 /// </summary>
 internal sealed class AgentLog : IDisposable
 {
     private const string Template = "{Timestamp:yyyy-MM-dd HH:mm:ss.fff zzz} [{Level:u3}] {Component}: {Message:lj}{NewLine}{Exception}";
 
-    private readonly Logger _logger;
+    private readonly object _gate = new();
+    private readonly Queue<LogEvent> _early = new();
+    private readonly Task _started;
+    private volatile Logger? _logger;
+    private volatile int _level;
+    private LoggingLevelSwitch? _levelSwitch;
 
-    private AgentLog(Logger logger, LoggingLevelSwitch levelSwitch, string filePath)
+    private AgentLog(string directory, string appName, int processId, GovernorLogLevel level, bool stderr)
     {
-        _logger = logger;
-        LevelSwitch = levelSwitch;
-        FilePath = filePath;
+        _level = (int)level;
+        Directory = directory;
+        FilePath = FileTemplate(directory, appName, processId);
+        _started = Task.Run(() => Open(appName, processId, stderr));
     }
 
-    public LoggingLevelSwitch LevelSwitch { get; }
+    /// <summary>The log directory actually used (the temp folder when the configured one is not writable).</summary>
+    public string Directory { get; private set; }
 
-    public string FilePath { get; }
+    /// <summary>The rolling file's name template (Serilog adds the date before the extension).</summary>
+    public string FilePath { get; private set; }
 
-    public static AgentLog Create(string directory, string appName, int processId, GovernorLogLevel level, bool stderr)
+    public static AgentLog Start(string directory, string appName, int processId, GovernorLogLevel level, bool stderr) =>
+        new(directory, appName, processId, level, stderr);
+
+    public IGovernorLogger For(string component) => new ComponentLogger(this, component);
+
+    public void SetLevel(GovernorLogLevel level)
     {
-        Directory.CreateDirectory(directory);
-        string safeApp = string.Concat(appName.Select(c => char.IsLetterOrDigit(c) || c is '-' or '.' ? c : '_'));
-        string path = Path.Combine(directory, $"governor-{safeApp}-{processId}-.log");
-        var levelSwitch = new LoggingLevelSwitch(ToSerilog(level));
-        var config = new LoggerConfiguration()
-            .MinimumLevel.ControlledBy(levelSwitch)
-            .Enrich.WithProperty("Component", "agent")
-            .WriteTo.File(path, outputTemplate: Template, rollingInterval: RollingInterval.Day, fileSizeLimitBytes: 10 * 1024 * 1024, rollOnFileSizeLimit: true, retainedFileCountLimit: 5, shared: false);
-        if (stderr)
+        _level = (int)level;
+        if (_levelSwitch is { } s)
         {
-            config = config.WriteTo.Sink(new StderrSink());
+            s.MinimumLevel = ToSerilog(level);
         }
-
-        return new AgentLog(config.CreateLogger(), levelSwitch, path);
     }
 
-    public IGovernorLogger For(string component) => new ComponentLogger(_logger.ForContext("Component", component));
+    /// <summary>Waits (bounded) until the file is open and every early event is written.</summary>
+    public bool WaitUntilStarted(TimeSpan timeout)
+    {
+        try
+        {
+            return _started.Wait(timeout);
+        }
+        catch (AggregateException)
+        {
+            return true;
+        }
+    }
 
-    public void SetLevel(GovernorLogLevel level) => LevelSwitch.MinimumLevel = ToSerilog(level);
-
-    public void Dispose() => _logger.Dispose();
+    public void Dispose()
+    {
+        WaitUntilStarted(TimeSpan.FromSeconds(2));
+        _logger?.Dispose();
+    }
 
     public static LogEventLevel ToSerilog(GovernorLogLevel level) => (LogEventLevel)(int)level;
 
@@ -81,19 +101,146 @@ internal sealed class AgentLog : IDisposable
         }
     }
 
+    private static string FileTemplate(string directory, string appName, int processId)
+    {
+        string safeApp = string.Concat(appName.Select(c => char.IsLetterOrDigit(c) || c is '-' or '.' ? c : '_'));
+        return Path.Combine(directory, $"governor-{safeApp}-{processId}-.log");
+    }
+
+    private void Open(string appName, int processId, bool stderr)
+    {
+        Logger? logger = null;
+        string? fallbackReason = null;
+        string configured = Directory;
+        try
+        {
+            logger = Create(Directory, FilePath, stderr);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // An unwritable log directory must not cost the app its governance: fall back to temp.
+            fallbackReason = ex.Message;
+            Directory = Path.Combine(Path.GetTempPath(), "governor");
+            FilePath = FileTemplate(Directory, appName, processId);
+            try
+            {
+                logger = Create(Directory, FilePath, stderr);
+            }
+            catch (Exception)
+            {
+                // Nowhere to log: governance goes on silently.
+            }
+        }
+        catch (Exception)
+        {
+            // Same: a broken logger never stops the agent.
+        }
+
+        lock (_gate)
+        {
+            if (logger is not null)
+            {
+                if (fallbackReason is not null)
+                {
+                    logger.ForContext("Component", "agent").Warning("Log directory {Directory} is not writable ({Message}); logging to {Fallback}. Set GOVERNOR_LOG_DIR to a writable folder.", configured, fallbackReason, Directory);
+                }
+
+                while (_early.TryDequeue(out var e))
+                {
+                    logger.Write(e);
+                }
+            }
+
+            _early.Clear();
+            _logger = logger;
+        }
+    }
+
+    private Logger Create(string directory, string path, bool stderr)
+    {
+        System.IO.Directory.CreateDirectory(directory);
+        _levelSwitch = new LoggingLevelSwitch(ToSerilog((GovernorLogLevel)_level));
+        var config = new LoggerConfiguration()
+            .MinimumLevel.ControlledBy(_levelSwitch)
+            .Enrich.WithProperty("Component", "agent")
+            .WriteTo.File(path, outputTemplate: Template, rollingInterval: RollingInterval.Day, fileSizeLimitBytes: 10 * 1024 * 1024, rollOnFileSizeLimit: true, retainedFileCountLimit: 5, shared: false);
+        if (stderr)
+        {
+            config = config.WriteTo.Sink(new StderrSink());
+        }
+
+        // Opening the file now (not at the first event) surfaces an unwritable directory here.
+        using (File.Open(path.Replace("-.log", $"-{DateTime.Now:yyyyMMdd}.log", StringComparison.Ordinal), FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
+        {
+        }
+
+        return config.CreateLogger();
+    }
+
+    private void Write(string component, GovernorLogLevel level, Exception? exception, string template, object?[] args)
+    {
+        if ((int)level < _level)
+        {
+            return;
+        }
+
+        var logger = _logger;
+        if (logger is null)
+        {
+            lock (_gate)
+            {
+                logger = _logger;
+                if (logger is null)
+                {
+                    if (!_started.IsCompleted && _early.Count < 10_000)
+                    {
+                        _early.Enqueue(Capture(component, level, exception, template, args));
+                    }
+
+                    return;
+                }
+            }
+        }
+
+        logger.ForContext("Component", component).Write(ToSerilog(level), exception, template, args);
+    }
+
+    // Parsing the template with Serilog's own machinery keeps early events identical to later ones.
+    private static LogEvent Capture(string component, GovernorLogLevel level, Exception? exception, string template, object?[] args)
+    {
+        var parser = new Serilog.Parsing.MessageTemplateParser();
+        var parsed = parser.Parse(template);
+        var properties = new List<LogEventProperty> { new("Component", new ScalarValue(component)) };
+        int i = 0;
+        foreach (var token in parsed.Tokens)
+        {
+            if (token is Serilog.Parsing.PropertyToken p && i < args.Length)
+            {
+                properties.Add(new LogEventProperty(p.PropertyName, new ScalarValue(args[i++])));
+            }
+        }
+
+        return new LogEvent(DateTimeOffset.Now, ToSerilog(level), exception, parsed, properties);
+    }
+
     private sealed class ComponentLogger : IGovernorLogger
     {
-        private readonly ILogger _logger;
+        private readonly AgentLog _owner;
+        private readonly string _component;
 
-        public ComponentLogger(ILogger logger) => _logger = logger;
+        public ComponentLogger(AgentLog owner, string component)
+        {
+            _owner = owner;
+            _component = component;
+        }
 
-        public bool IsEnabled(GovernorLogLevel level) => _logger.IsEnabled(ToSerilog(level));
+        public bool IsEnabled(GovernorLogLevel level) => (int)level >= _owner._level;
 
         public void Write(GovernorLogLevel level, Exception? exception, string messageTemplate, params object?[] args)
         {
             try
             {
-                _logger.Write(ToSerilog(level), exception, messageTemplate, args);
+                _owner.Write(_component, level, exception, messageTemplate, args);
             }
             catch (Exception)
             {

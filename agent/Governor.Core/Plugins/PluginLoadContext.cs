@@ -22,13 +22,29 @@ internal sealed class PluginLoadContext : AssemblyLoadContext
     };
 
     private readonly string _directory;
+    private readonly string? _readyToRun;
     private readonly AssemblyLoadContext _agentContext;
 
     public PluginLoadContext(string name, string directory)
         : base($"Governor plugin {name}", isCollectible: false)
     {
         _directory = directory;
+        // ReadyToRun images for this runtime (Release builds), used before the IL build.
+        string candidate = Path.Combine(directory, $"net{Environment.Version.Major}.0");
+        _readyToRun = Directory.Exists(candidate) ? candidate : null;
         _agentContext = GetLoadContext(typeof(PluginLoadContext).Assembly) ?? Default;
+    }
+
+    /// <summary>The file to load for an assembly of the plugin: its ReadyToRun image when there is one.</summary>
+    public string? Resolve(string fileName)
+    {
+        if (_readyToRun is not null && File.Exists(Path.Combine(_readyToRun, fileName)))
+        {
+            return Path.Combine(_readyToRun, fileName);
+        }
+
+        string path = Path.Combine(_directory, fileName);
+        return File.Exists(path) ? path : null;
     }
 
     protected override Assembly? Load(AssemblyName assemblyName)
@@ -44,8 +60,8 @@ internal sealed class PluginLoadContext : AssemblyLoadContext
             return _agentContext.LoadFromAssemblyName(assemblyName);
         }
 
-        string path = Path.Combine(_directory, name + ".dll");
-        return File.Exists(path) ? LoadFromAssemblyPath(path) : null;
+        string? path = Resolve(name + ".dll");
+        return path is null ? null : LoadFromAssemblyPath(path);
     }
 
     protected override IntPtr LoadUnmanagedDll(string unmanagedDllName)

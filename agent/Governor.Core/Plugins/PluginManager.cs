@@ -150,7 +150,7 @@ internal sealed class PluginManager
             }
 
             plugin.LoadContext ??= new PluginLoadContext(plugin.Name, plugin.Directory);
-            Assembly assembly = plugin.LoadContext.LoadFromAssemblyPath(assemblyPath);
+            Assembly assembly = plugin.LoadContext.LoadFromAssemblyPath(plugin.LoadContext.Resolve(manifest.Assembly) ?? assemblyPath);
             Type type = assembly.GetType(manifest.EntryType, throwOnError: false)
                 ?? throw new TypeLoadException($"entry type '{manifest.EntryType}' is not in {manifest.Assembly}");
             if (!typeof(IGovernorPlugin).IsAssignableFrom(type))

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Governor.Rules;
 
 namespace Governor.Core.Rules;
@@ -26,6 +25,7 @@ internal sealed class RuleStore : IRuleSource, IDisposable
     private Timer? _debounceTimer;
     private long _version;
     private bool _disposed;
+    private Task<Dictionary<string, RuleValidator.ParsedFile>>? _prefetch;
 
     public RuleStore(string directory, Func<RuleKindRegistry> kinds, IGovernorLogger log)
     {
@@ -45,6 +45,31 @@ internal sealed class RuleStore : IRuleSource, IDisposable
     /// <summary>Documents kept aside because their plugin is not running, and similar notes.</summary>
     public IReadOnlyList<string> Notes => Volatile.Read(ref _notes);
 
+    /// <summary>
+    /// Starts reading and parsing the rule files on a background thread, so that the first
+    /// <see cref="Scan"/> (which needs the plugins' kinds to validate) finds them parsed already.
+    /// </summary>
+    public void Prefetch()
+    {
+        _prefetch = Task.Run(() =>
+        {
+            var parsed = new Dictionary<string, RuleValidator.ParsedFile>(StringComparer.Ordinal);
+            foreach (string path in EnumerateRuleFiles())
+            {
+                try
+                {
+                    parsed[path] = RuleValidator.Parse(path, File.ReadAllBytes(path));
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // Scan reads it again and reports.
+                }
+            }
+
+            return parsed;
+        });
+    }
+
     /// <summary>Reads the directory now (synchronously). Returns true when the rules changed.</summary>
     public bool Scan(bool force = false)
     {
@@ -58,6 +83,7 @@ internal sealed class RuleStore : IRuleSource, IDisposable
             bool changed = force;
             var seen = new HashSet<string>(StringComparer.Ordinal);
             var kinds = _kinds();
+            var prefetched = TakePrefetch();
             foreach (string path in EnumerateRuleFiles())
             {
                 seen.Add(path);
@@ -72,13 +98,18 @@ internal sealed class RuleStore : IRuleSource, IDisposable
                     continue;
                 }
 
-                byte[] hash = SHA256.HashData(bytes);
+                // Rule files are small: keeping their bytes is cheaper than hashing (a cryptographic
+                // hash would load OpenSSL at startup).
+                byte[] hash = bytes;
                 if (!force && _files.TryGetValue(path, out var known) && known.Hash.AsSpan().SequenceEqual(hash))
                 {
                     continue;
                 }
 
-                var result = RuleValidator.ValidateFile(path, System.Text.Encoding.UTF8.GetString(bytes), kinds);
+                var parsed = prefetched is not null && prefetched.TryGetValue(path, out var early) && early.Bytes.AsSpan().SequenceEqual(bytes)
+                    ? early
+                    : RuleValidator.Parse(path, bytes);
+                var result = RuleValidator.Validate(parsed, kinds);
                 _files.TryGetValue(path, out var previous);
                 if (result.Errors.Count == 0)
                 {
@@ -159,6 +190,19 @@ internal sealed class RuleStore : IRuleSource, IDisposable
         _watcher?.Dispose();
         _pollTimer?.Dispose();
         _debounceTimer?.Dispose();
+    }
+
+    private Dictionary<string, RuleValidator.ParsedFile>? TakePrefetch()
+    {
+        var task = Interlocked.Exchange(ref _prefetch, null);
+        try
+        {
+            return task?.GetAwaiter().GetResult();
+        }
+        catch (Exception)
+        {
+            return null;
+        }
     }
 
     private void OnFileEvent(object sender, FileSystemEventArgs e) => _debounceTimer?.Change(150, Timeout.Infinite);

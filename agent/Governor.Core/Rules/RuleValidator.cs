@@ -51,11 +51,25 @@ internal static class RuleValidator
     /// <summary>The result for one file: its valid documents (only when it has no error) and its problems.</summary>
     public sealed record FileResult(IReadOnlyList<RuleDocument> Documents, IReadOnlyList<RuleError> Errors, IReadOnlyList<string> Notes);
 
-    public static FileResult ValidateFile(string file, string text, RuleKindRegistry kinds)
+    /// <summary>A file read and parsed, not yet validated (parsing needs no knowledge of kinds, so it can run early, in parallel).</summary>
+    public sealed record ParsedFile(string File, byte[] Bytes, IReadOnlyList<RuleNode> Roots, IReadOnlyList<RuleError> SyntaxErrors);
+
+    public static ParsedFile Parse(string file, byte[] bytes)
     {
         var errors = new List<RuleError>();
+        var roots = RuleFileParser.Parse(file, System.Text.Encoding.UTF8.GetString(bytes), errors);
+        return new ParsedFile(file, bytes, roots, errors);
+    }
+
+    public static FileResult ValidateFile(string file, string text, RuleKindRegistry kinds) =>
+        Validate(Parse(file, System.Text.Encoding.UTF8.GetBytes(text)), kinds);
+
+    public static FileResult Validate(ParsedFile parsed, RuleKindRegistry kinds)
+    {
+        string file = parsed.File;
+        var errors = new List<RuleError>(parsed.SyntaxErrors);
         var notes = new List<string>();
-        var roots = RuleFileParser.Parse(file, text, errors);
+        var roots = parsed.Roots;
         var documents = new List<RuleDocument>();
         int index = 0;
         foreach (var root in Expand(roots))

@@ -15,16 +15,37 @@ internal sealed class StatusFileWriter : IDisposable
     private bool _failedOnce;
     private bool _disposed;
 
-    public StatusFileWriter(StatusHub hub, string directory, int processId, IGovernorLogger log, TimeSpan interval)
+    private readonly Func<string> _directory;
+    private readonly int _processId;
+    private readonly TimeSpan _interval;
+
+    /// <param name="directory">Asked at each write: the log directory can fall back to the temp folder after startup.</param>
+    public StatusFileWriter(StatusHub hub, Func<string> directory, int processId, IGovernorLogger log, TimeSpan interval)
     {
         _hub = hub;
         _log = log;
-        Path = System.IO.Path.Combine(directory, $"governor-status-{processId}.json");
+        _directory = directory;
+        _processId = processId;
+        _interval = interval;
         _timer = new Timer(_ => Write(), null, interval, interval);
-        hub.StateChanged += Write;
+        hub.StateChanged += WriteSoon;
     }
 
-    public string Path { get; }
+    public string Path => System.IO.Path.Combine(_directory(), $"governor-status-{_processId}.json");
+
+    // State changes are written at once, but on the timer's thread: never on the caller's
+    // (a plugin transition, the startup path).
+    private void WriteSoon()
+    {
+        try
+        {
+            _timer.Change(TimeSpan.Zero, _interval);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Shutting down.
+        }
+    }
 
     public void Write()
     {
@@ -45,9 +66,10 @@ internal sealed class StatusFileWriter : IDisposable
                     return;
                 }
 
-                string tmp = Path + ".tmp";
+                string path = Path;
+                string tmp = path + ".tmp";
                 File.WriteAllText(tmp, json);
-                File.Move(tmp, Path, overwrite: true);
+                File.Move(tmp, path, overwrite: true);
                 _last = comparable;
             }
             catch (Exception ex)
@@ -68,7 +90,7 @@ internal sealed class StatusFileWriter : IDisposable
             _disposed = true;
         }
 
-        _hub.StateChanged -= Write;
+        _hub.StateChanged -= WriteSoon;
         _timer.Dispose();
         try
         {

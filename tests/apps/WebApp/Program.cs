@@ -12,6 +12,6 @@ app.MapGet("/slow", async (int? ms) =>
 });
 app.MapGet("/env/{name}", (string name) => Environment.GetEnvironmentVariable(name) ?? string.Empty);
 app.MapGet("/runtime", () => System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription);
-app.MapGet("/assemblies", () => string.Join('\n', AppDomain.CurrentDomain.GetAssemblies().Select(a => $"{a.GetName().Name} {a.GetName().Version} {System.Runtime.Loader.AssemblyLoadContext.GetLoadContext(a)?.Name}")));
+app.MapGet("/assemblies", () => string.Join('\n', AppDomain.CurrentDomain.GetAssemblies().Select(a => $"{a.GetName().Name} {a.GetName().Version} {System.Runtime.Loader.AssemblyLoadContext.GetLoadContext(a)?.Name} {(a.IsDynamic ? string.Empty : a.Location)}")));
 
 app.Run();

@@ -40,6 +40,44 @@ public sealed class AgentProcessTests
     }
 
     [Fact]
+    public async Task ReadyToRunLayout_FolderForTheRunningRuntime_IsLoadedBeforeTheIlBuild()
+    {
+        var app = TestApps.Publish("tests/apps/WebApp", "net10.0");
+        using var home = new AgentHomeCopy(includeBuiltInPlugins: false);
+        home.AddTestPlugin("probe", "Governor.TestPlugins.ProbePlugin");
+        // Release builds put ReadyToRun images compiled for each runtime in core/net<major>.0 and
+        // plugins/<name>/net<major>.0; a folder for another runtime must be ignored.
+        foreach (string dir in new[] { Path.Combine(home.Home, "core"), Path.Combine(home.PluginsDirectory, "probe") })
+        {
+            foreach (string existing in Directory.GetDirectories(dir, "net*"))
+            {
+                Directory.Delete(existing, recursive: true);
+            }
+
+            var files = Directory.GetFiles(dir, "*.dll");
+            foreach (string runtime in new[] { "net10.0", "net9.0" })
+            {
+                Directory.CreateDirectory(Path.Combine(dir, runtime));
+                foreach (string f in files.Where(f => !f.EndsWith("Serilog.dll", StringComparison.Ordinal)))
+                {
+                    File.Copy(f, Path.Combine(dir, runtime, Path.GetFileName(f)));
+                }
+            }
+        }
+
+        int port = AppProcess.FreePort();
+        using var process = AppProcess.StartWeb(app, port, home.Environment());
+
+        home.Status(process.Id).WaitFor(s => StatusFile.PluginState(s, "probe") == "Started");
+        string assemblies = await s_http.GetStringAsync($"http://127.0.0.1:{port}/assemblies");
+        Assert.Contains(Path.Combine(home.Home, "core", "net10.0", "Governor.Core.dll"), assemblies);
+        Assert.Contains(Path.Combine(home.PluginsDirectory, "probe", "net10.0", "Governor.TestPlugins.dll"), assemblies);
+        // Missing from the runtime folder: taken from the IL build.
+        Assert.Contains(Path.Combine(home.Home, "core", "Serilog.dll"), assemblies);
+        Assert.DoesNotContain("net9.0", assemblies);
+    }
+
+    [Fact]
     public async Task FaultyPlugins_ThrowOrHangOnStart_AreFailedAndTheRestOfTheAgentAndTheAppGoOn()
     {
         var app = TestApps.Publish("tests/apps/WebApp", "net10.0");
