@@ -7,9 +7,16 @@ internal static class PatchingHost
 {
     public static IPatchEngine? TryInitialize(IGovernorLogger log, out string? unavailableReason)
     {
-        // Wired to the engine's bootstrap when the engine lands.
-        unavailableReason = "the patch engine is not part of this build";
-        log.Debug("Patching unavailable: {Reason}", unavailableReason);
-        return null;
+        // GOVERNOR_PATCHING (and its argument and governor.json forms) was already honoured by
+        // the core's settings, so the engine is asked to start unconditionally here.
+        return PatchEngineBootstrap.TryInitialize(new PatchEngineOptions { Enabled = true }, (level, message) => log.Write(Map(level), null, "{Message}", message), out unavailableReason);
     }
+
+    private static GovernorLogLevel Map(PatchLogLevel level) => level switch
+    {
+        PatchLogLevel.Debug => GovernorLogLevel.Debug,
+        PatchLogLevel.Information => GovernorLogLevel.Information,
+        PatchLogLevel.Warning => GovernorLogLevel.Warning,
+        _ => GovernorLogLevel.Error,
+    };
 }

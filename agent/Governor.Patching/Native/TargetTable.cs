@@ -1,0 +1,81 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Governor.Patching.Native;
+
+/// <summary>
+/// Method handle -> <see cref="TargetState"/> map read by the JIT hook without locks or allocation:
+/// open addressing in native memory, insert-only (a target's state is kept for the process
+/// lifetime and switched off instead of removed). Writers serialize on <see cref="_writeLock"/>.
+/// </summary>
+internal static unsafe class TargetTable
+{
+    private const int Capacity = 4096;
+    private static readonly object _writeLock = new();
+    private static nint* s_keys;
+    private static TargetState** s_values;
+    private static int s_count;
+
+    public static void Initialize()
+    {
+        s_keys = (nint*)NativeMemory.AllocZeroed(Capacity, (nuint)sizeof(nint));
+        s_values = (TargetState**)NativeMemory.AllocZeroed(Capacity, (nuint)sizeof(nint));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static TargetState* Find(nint method)
+    {
+        nint* keys = s_keys;
+        int index = Hash(method);
+        for (int probe = 0; probe < Capacity; probe++)
+        {
+            nint key = Volatile.Read(ref keys[index]);
+            if (key == method)
+            {
+                return s_values[index];
+            }
+
+            if (key == 0)
+            {
+                return null;
+            }
+
+            index = (index + 1) & (Capacity - 1);
+        }
+
+        return null;
+    }
+
+    /// <summary>The state for <paramref name="method"/>, created on first use.</summary>
+    public static TargetState* GetOrAdd(nint method)
+    {
+        lock (_writeLock)
+        {
+            var existing = Find(method);
+            if (existing != null)
+            {
+                return existing;
+            }
+
+            if (s_count >= Capacity / 2)
+            {
+                throw new PatchException($"The patch engine tracks at most {Capacity / 2} methods.");
+            }
+
+            int index = Hash(method);
+            while (s_keys[index] != 0)
+            {
+                index = (index + 1) & (Capacity - 1);
+            }
+
+            var state = TargetState.Allocate(method);
+            s_values[index] = state;
+            Volatile.Write(ref s_keys[index], method);
+            s_count++;
+            return state;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Hash(nint method) => (int)(((ulong)method * 0x9E3779B97F4A7C15UL) >> 52) & (Capacity - 1);
+}
