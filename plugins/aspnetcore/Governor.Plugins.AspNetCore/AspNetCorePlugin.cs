@@ -42,7 +42,7 @@ public sealed class AspNetCorePlugin : IGovernorPlugin
         }
 
         Runtime ??= new InboundRuntime(context.Interception, context.Logger);
-        Runtime.Activate(context);
+        Runtime.Activate(context.Logger);
 
         AssemblyLoadContext.Default.Resolving += ResolveBootstrap;
         AppContext.SetData(ConfigureKey, (Action<object>)OnWebHostBuilder);

@@ -39,9 +39,9 @@ internal sealed class InboundRuntime
     /// <summary>The last text given to the plugin's status detail.</summary>
     public string Detail { get; set; } = "no web host seen";
 
-    public void Activate(IPluginContext context)
+    public void Activate(IGovernorLogger log)
     {
-        _log = context.Logger;
+        _log = log;
         _active = true;
     }
 

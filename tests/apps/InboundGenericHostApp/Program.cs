@@ -18,6 +18,11 @@ internal sealed class Startup
         {
             endpoints.MapGet("/", () => "hello from generic host");
             endpoints.MapGet("/items/{id:int}", (int id) => $"generic item {id}");
+            endpoints.MapGet("/slow", async (int? ms) =>
+            {
+                await Task.Delay(ms ?? 200);
+                return "slow done";
+            });
             endpoints.MapGet("/unhandled/boom", string () => throw new ApplicationException("generic boom"));
             endpoints.MapControllers();
         });

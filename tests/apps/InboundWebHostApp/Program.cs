@@ -19,6 +19,11 @@ internal sealed class LegacyStartup
             endpoints.MapGet("/", () => "hello from webhost");
             endpoints.MapGet("/items/{id:int}", (int id) => $"webhost item {id}");
             endpoints.MapPost("/items", () => Results.StatusCode(201));
+            endpoints.MapGet("/slow", async (int? ms) =>
+            {
+                await Task.Delay(ms ?? 200);
+                return "slow done";
+            });
         });
         // A terminal middleware after routing, as older apps have: no endpoint, no route template.
         app.Run(context => context.Response.WriteAsync("fallback " + context.Request.Path));
