@@ -13,8 +13,11 @@ namespace Governor.Plugins.AspNetCore;
 internal sealed class HttpInboundCall : InboundCall
 {
     private HttpContext? _http;
-    private bool _isGrpc;
+    private int _grpc; // 0 = not looked at yet, 1 = no, 2 = yes: the content-type lookup is paid only when asked
+    private bool _completed;
+    private bool _routeResolved;
     private string? _completedRoute;
+    private IExceptionHandlerFeature? _handled;
 
     /// <summary>The handler snapshot this call runs through.</summary>
     internal IInboundHandler[] Handlers { get; private set; } = Array.Empty<IInboundHandler>();
@@ -33,7 +36,25 @@ internal sealed class HttpInboundCall : InboundCall
     /// so normally it has not); at completion the matched endpoint's route pattern (for a request
     /// the app's exception handler re-executed: the endpoint that failed, not the error page).
     /// </summary>
-    public override string? RouteTemplate => _completedRoute ?? RoutePatternOf(_http!.GetEndpoint());
+    public override string? RouteTemplate
+    {
+        get
+        {
+            if (!_completed)
+            {
+                return RoutePatternOf(_http!.GetEndpoint());
+            }
+
+            // Resolved on first use only: a completion no handler asks about costs no lookup.
+            if (!_routeResolved)
+            {
+                _completedRoute = RoutePatternOf(_handled?.Endpoint) ?? RoutePatternOf(_http!.GetEndpoint());
+                _routeResolved = true;
+            }
+
+            return _completedRoute;
+        }
+    }
 
     public override string Protocol => _http!.Request.Protocol;
 
@@ -41,7 +62,18 @@ internal sealed class HttpInboundCall : InboundCall
 
     public override string Host => _http!.Request.Host.Value ?? string.Empty;
 
-    public override bool IsGrpc => _isGrpc;
+    public override bool IsGrpc
+    {
+        get
+        {
+            if (_grpc == 0)
+            {
+                _grpc = IsGrpcContentType(_http!.Request.ContentType) ? 2 : 1;
+            }
+
+            return _grpc == 2;
+        }
+    }
 
     public override object NativeContext => _http!;
 
@@ -50,21 +82,27 @@ internal sealed class HttpInboundCall : InboundCall
         _http = http;
         Handlers = handlers;
         StartTimestamp = timestamp;
-        _isGrpc = IsGrpcContentType(http.Request.ContentType);
     }
 
-    /// <summary>Fixes what completion callbacks see: the route template, resolved once.</summary>
+    /// <summary>
+    /// From now on the route template is the one of the completed request (for a request the
+    /// app's exception handler re-executed: the endpoint that failed, from <paramref name="handled"/>).
+    /// </summary>
     public void Complete(IExceptionHandlerFeature? handled)
     {
-        _completedRoute = RoutePatternOf(handled?.Endpoint) ?? RoutePatternOf(_http!.GetEndpoint());
+        _handled = handled;
+        _completed = true;
     }
 
     public void Reset()
     {
         ResetState();
         _http = null;
-        _isGrpc = false;
+        _grpc = 0;
+        _completed = false;
+        _routeResolved = false;
         _completedRoute = null;
+        _handled = null;
         Handlers = Array.Empty<IInboundHandler>();
         Ran = 0;
     }

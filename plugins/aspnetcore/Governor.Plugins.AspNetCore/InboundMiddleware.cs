@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Governor.Interception;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
@@ -21,6 +20,7 @@ internal sealed class InboundMiddleware
     private readonly InboundRuntime _runtime;
     private readonly HandlerPipeline<IInboundHandler> _pipeline;
     private readonly CallPool _pool;
+    private readonly TimeProvider _time;
 
     public InboundMiddleware(RequestDelegate next, InboundRuntime runtime)
     {
@@ -28,6 +28,7 @@ internal sealed class InboundMiddleware
         _runtime = runtime;
         _pipeline = runtime.Pipeline;
         _pool = runtime.Calls;
+        _time = runtime.Time;
     }
 
     public Task InvokeAsync(HttpContext context)
@@ -44,7 +45,7 @@ internal sealed class InboundMiddleware
     private Task RunHandlers(HttpContext context, IInboundHandler[] handlers)
     {
         var call = _pool.Rent();
-        call.Start(context, handlers, Stopwatch.GetTimestamp());
+        call.Start(context, handlers, _time.GetTimestamp());
         for (int i = 0; i < handlers.Length; i++)
         {
             call.HandlerIndex = i;
@@ -217,7 +218,7 @@ internal sealed class InboundMiddleware
     {
         try
         {
-            long elapsed = Stopwatch.GetTimestamp() - call.StartTimestamp;
+            long elapsed = _time.GetTimestamp() - call.StartTimestamp;
             int status;
             int grpcStatus;
             Exception? exception = thrown;
@@ -229,15 +230,27 @@ internal sealed class InboundMiddleware
             }
             else
             {
-                // An exception the app's own handler (UseExceptionHandler) caught never reaches
-                // here; that middleware leaves it in IExceptionHandlerFeature.
-                var handled = context.Features.Get<IExceptionHandlerFeature>();
-                exception ??= handled?.Error;
-                call.Complete(handled);
                 var response = context.Response;
-                // Thrown before the response started: the server answers 500 after we rethrow.
-                status = thrown is not null && !response.HasStarted ? StatusCodes.Status500InternalServerError : response.StatusCode;
-                grpcStatus = call.IsGrpc ? GrpcStatusOf(context) : -1;
+                status = response.StatusCode;
+                IExceptionHandlerFeature? handled = null;
+                if (thrown is not null)
+                {
+                    // Thrown before the response started: the server answers 500 after we rethrow.
+                    status = response.HasStarted ? status : StatusCodes.Status500InternalServerError;
+                }
+                else if (status >= StatusCodes.Status400BadRequest)
+                {
+                    // An exception the app's own handler (UseExceptionHandler) caught never reaches
+                    // here; that middleware leaves it in IExceptionHandlerFeature and answers with an
+                    // error status, so successful responses skip the lookup.
+                    handled = context.Features.Get<IExceptionHandlerFeature>();
+                    exception = handled?.Error;
+                }
+
+                call.Complete(handled);
+                // gRPC runs over HTTP/2 (or 3): an HTTP/1.x request skips the content-type lookup.
+                string protocol = context.Request.Protocol;
+                grpcStatus = (HttpProtocol.IsHttp2(protocol) || HttpProtocol.IsHttp3(protocol)) && call.IsGrpc ? GrpcStatusOf(context) : -1;
             }
 
             var outcome = new InboundOutcome(status, grpcStatus, exception, elapsed, answer is not null);

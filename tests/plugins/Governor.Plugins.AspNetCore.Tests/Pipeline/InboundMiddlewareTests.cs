@@ -221,7 +221,10 @@ public sealed class InboundMiddlewareTests
             return Task.CompletedTask;
         });
 
-        await middleware.InvokeAsync(Get("/greet.Greeter/Fail", contentType: "application/grpc"));
+        var context = Get("/greet.Greeter/Fail", contentType: "application/grpc");
+        context.Request.Protocol = "HTTP/2";
+
+        await middleware.InvokeAsync(context);
 
         Assert.Equal(5, handler.Outcomes.Single().GrpcStatus);
     }
