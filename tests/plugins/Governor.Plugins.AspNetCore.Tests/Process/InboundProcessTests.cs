@@ -219,10 +219,12 @@ public sealed class InboundProcessTests
     }
 
     [Theory]
-    [InlineData("net8.0")]
-    [InlineData("net9.0")]
-    [InlineData("net10.0")]
-    public async Task HostLifecycle_SigtermWithOneSecondStopGate_StartedFiresAndRequestsServedUntilTheGateEnds(string tfm)
+    [InlineData("InboundWebApp", "net8.0")]
+    [InlineData("InboundWebApp", "net9.0")]
+    [InlineData("InboundWebApp", "net10.0")]
+    [InlineData("InboundGenericHostApp", "net8.0")]
+    [InlineData("InboundWebHostApp", "net10.0")]
+    public async Task HostLifecycle_SigtermWithOneSecondStopGate_StartedFiresAndRequestsServedUntilTheGateEnds(string project, string tfm)
     {
         using var home = new AgentHomeCopy();
         home.AddTestPlugin("rec", "Governor.TestPlugins.InboundRecordingPlugin", interceptionPoints: new[] { "inbound" });
@@ -233,7 +235,7 @@ public sealed class InboundProcessTests
         settings["GOVERNOR_PLUGINS__LIFE__GATEMS"] = "1000";
         settings["GOVERNOR_PLUGINS__LIFE__MINSHUTDOWN"] = "10s";
         // The app's own shutdown timeout is 0 s: the gate survives only if the plugin's minimum is applied.
-        using var app = RunningApp.Start(home, "InboundWebApp", tfm, settings, "--shutdownTimeoutSeconds 0");
+        using var app = RunningApp.Start(home, project, tfm, settings, "--shutdownTimeoutSeconds 0");
         string started = WaitForLine(lifeFile, "started", app);
         Assert.Contains($"addresses=http://127.0.0.1:{app.Http1Port},http://127.0.0.1:{app.Http2Port}", started);
         Assert.Contains("self=True", started);
