@@ -45,7 +45,8 @@ internal sealed class InboundMiddleware
     private Task RunHandlers(HttpContext context, IInboundHandler[] handlers)
     {
         var call = _pool.Rent();
-        call.Start(context, handlers, _time.GetTimestamp());
+        // 0 = not measured: no subscriber reads durations, so the clock is not read at all.
+        call.Start(context, handlers, _pipeline.MeasuresDuration ? _time.GetTimestamp() : 0);
         for (int i = 0; i < handlers.Length; i++)
         {
             call.HandlerIndex = i;
@@ -218,7 +219,7 @@ internal sealed class InboundMiddleware
     {
         try
         {
-            long elapsed = _time.GetTimestamp() - call.StartTimestamp;
+            long elapsed = call.StartTimestamp == 0 ? 0 : _time.GetTimestamp() - call.StartTimestamp;
             int status;
             int grpcStatus;
             Exception? exception = thrown;

@@ -47,6 +47,24 @@ public sealed class InboundMiddlewareTests
         Assert.True(first.Outcomes.Single().ElapsedTicks > 0);
     }
 
+    [Theory]
+    [InlineData(false, 0)]
+    [InlineData(true, 2)]
+    public async Task Invoke_DurationWantedOrNot_ClockReadOnlyWhenAHandlerWantsIt(bool measuresDuration, int expectedReads)
+    {
+        var handler = new FakeHandler("a", _journal);
+        _hub.Inbound.Subscribe(handler, 0, "a", measuresDuration);
+        var clock = new CountingClock();
+        var runtime = new InboundRuntime(_hub, _log, clock);
+        runtime.Activate(_log);
+        var middleware = new InboundMiddleware(_ => Task.CompletedTask, runtime);
+
+        await middleware.InvokeAsync(Get("/x"));
+
+        Assert.Equal(expectedReads, clock.Reads);
+        Assert.Equal(measuresDuration, handler.Outcomes.Single().ElapsedTicks > 0);
+    }
+
     [Fact]
     public async Task Invoke_HandlerAnswersHttp_AppAndLaterHandlersSkippedResponseWritten()
     {
@@ -353,5 +371,18 @@ public sealed class InboundMiddlewareTests
     private sealed class TrailersFeature : IHttpResponseTrailersFeature
     {
         public IHeaderDictionary Trailers { get; set; } = new HeaderDictionary();
+    }
+
+    private sealed class CountingClock : TimeProvider
+    {
+        private long _now = 1000;
+
+        public int Reads { get; private set; }
+
+        public override long GetTimestamp()
+        {
+            Reads++;
+            return _now += 10;
+        }
     }
 }
