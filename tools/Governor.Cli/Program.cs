@@ -14,10 +14,10 @@ if (parseResult.Errors.Count > 0 && parseResult.Action is not HelpAction)
 {
     foreach (var error in parseResult.Errors)
     {
-        terminal.WriteError(Cli.Explain(error.Message));
+        terminal.WriteError(Cli.Explain(error.Message, parseResult.CommandResult.Command));
     }
 
-    string commandPath = string.Join(' ', parseResult.CommandResult.Command is RootCommand ? new[] { "governor" } : Cli.PathOf(parseResult.CommandResult.Command));
+    string commandPath = string.Join(' ', Cli.PathOf(parseResult.CommandResult.Command));
     terminal.Error.WriteLine($"Run '{commandPath} --help' for usage.");
     return ExitCodes.Usage;
 }

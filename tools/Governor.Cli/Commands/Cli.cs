@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using Governor.Cli.Output;
 
 namespace Governor.Cli.Commands;
@@ -6,11 +7,15 @@ namespace Governor.Cli.Commands;
 /// <summary>The command tree and the options several commands share.</summary>
 internal static class Cli
 {
-    public static RootCommand BuildRoot(Terminal terminal)
+    public static Command BuildRoot(Terminal terminal)
     {
-        var root = new RootCommand(
+        // A plain Command named "governor" rather than RootCommand, whose name would be the
+        // entry assembly's (Governor.Cli) in every usage line; help and version added by hand.
+        var root = new Command("governor",
             "governor: attach the Governor agent to .NET processes, see what it does live, validate rules.\n" +
             "Exit codes: 0 ok, 1 errors found or failure, 2 usage error, 3 target not found, 4 Governor not loaded in the target, 5 target unreachable; run/launch return the program's own exit code.");
+        root.Options.Add(new HelpOption { Recursive = true });
+        root.Options.Add(new VersionOption());
         root.Subcommands.Add(RunCommand.Create(terminal));
         root.Subcommands.Add(LaunchCommand.Create(terminal));
         root.Subcommands.Add(EnvCommand.Create(terminal));
@@ -63,7 +68,7 @@ internal static class Cli
         var names = new List<string>();
         for (Symbol? s = command; s is not null; s = s.Parents.FirstOrDefault())
         {
-            names.Add(s is RootCommand ? "governor" : s.Name);
+            names.Add(s.Name);
         }
 
         names.Reverse();
@@ -71,11 +76,11 @@ internal static class Cli
     }
 
     /// <summary>Adds the fix to System.CommandLine's generic messages where we know it.</summary>
-    public static string Explain(string message)
+    public static string Explain(string message, Command command)
     {
-        if (message.StartsWith("Unrecognized command or argument", StringComparison.Ordinal))
+        if (message.StartsWith("Unrecognized command or argument", StringComparison.Ordinal) && command.Subcommands.Count > 0)
         {
-            return message + " (for 'run' and 'launch', put '--' before the program and its arguments: governor run -- dotnet app.dll --urls ...)";
+            return $"{message} Commands of '{string.Join(' ', PathOf(command))}': {string.Join(", ", command.Subcommands.Select(c => c.Name))}.";
         }
 
         return message;

@@ -28,9 +28,9 @@ internal static class LaunchCommand
         command.Arguments.Add(program);
         command.SetAction(async (parse, cancellationToken) =>
         {
+            var words = RunCommand.CommandOf(parse, program);
             var request = options.Resolve(parse);
             var variables = AgentEnvironment.For(request);
-            var words = RunCommand.CommandOf(parse, program);
             using var child = ChildProcess.Start(words, env =>
             {
                 env[SuspendVariable] = "1";

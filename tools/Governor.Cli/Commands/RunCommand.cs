@@ -16,9 +16,10 @@ internal static class RunCommand
         command.Arguments.Add(program);
         command.SetAction(async (parse, _) =>
         {
+            var words = CommandOf(parse, program);
             var request = options.Resolve(parse);
             var variables = AgentEnvironment.For(request);
-            using var child = ChildProcess.Start(CommandOf(parse, program), env => AgentEnvironment.ApplyTo(env, variables));
+            using var child = ChildProcess.Start(words, env => AgentEnvironment.ApplyTo(env, variables));
             return await child.WaitAsync().ConfigureAwait(false);
         });
         return command;
@@ -37,6 +38,14 @@ internal static class RunCommand
         {
             string name = parse.CommandResult.Command.Name;
             throw CliException.Usage($"no program given to '{name}'.", $"Put the program after '--': governor {name} -- dotnet app.dll");
+        }
+
+        if (words[0].StartsWith('-'))
+        {
+            // System.CommandLine hands unknown options to the program argument; a program never starts with '-'.
+            string name = parse.CommandResult.Command.Name;
+            string known = string.Join(", ", parse.CommandResult.Command.Options.Where(o => !o.Hidden).Select(o => o.Name));
+            throw CliException.Usage($"unknown option '{words[0]}' for '{name}' (its options: {known}).", $"Put the program after '--': governor {name} [options] -- dotnet app.dll");
         }
 
         return words;
