@@ -37,62 +37,42 @@ internal static class EnvCommand
         return command;
     }
 
-    public static string Bash(AgentHome home, IReadOnlyList<EnvVariable> variables)
+    // Appends once: evaluating the output twice does not list the hook twice.
+    public static string Bash(AgentHome home, IReadOnlyList<EnvVariable> variables) => Render(
+        home,
+        variables,
+        Array.Empty<string>(),
+        (v, sep) => $"case \"{sep}${{{v.Name}:-}}{sep}\" in *{BashQuote($"{sep}{v.Value}{sep}")}*) ;; *) export {v.Name}=\"${{{v.Name}:+${v.Name}{sep}}}\"{BashQuote(v.Value)} ;; esac",
+        v => $"export {v.Name}={BashQuote(v.Value)}");
+
+    // systemd cannot append to a variable: the comment says how to combine by hand.
+    public static string Systemd(AgentHome home, IReadOnlyList<EnvVariable> variables) => Render(
+        home,
+        variables,
+        new[] { "# Add to the [Service] section of the unit (systemctl edit <unit>), then: systemctl restart <unit>" },
+        (v, sep) => $"# (systemd cannot append: if the unit already sets {v.Name}, join both values with '{sep}')\nEnvironment={SystemdQuote($"{v.Name}={v.Value}")}",
+        v => "Environment=" + SystemdQuote($"{v.Name}={v.Value}"));
+
+    public static string Pwsh(AgentHome home, IReadOnlyList<EnvVariable> variables) => Render(
+        home,
+        variables,
+        Array.Empty<string>(),
+        (v, sep) => $"$env:{v.Name} = (@(($env:{v.Name} -split '{sep}') + {PwshQuote(v.Value)}) | Where-Object {{ $_ }} | Select-Object -Unique) -join '{sep}'",
+        v => $"$env:{v.Name} = {PwshQuote(v.Value)}");
+
+    private static string Render(AgentHome home, IReadOnlyList<EnvVariable> variables, IEnumerable<string> preamble, Func<EnvVariable, char, string> append, Func<EnvVariable, string> set)
     {
         var b = new StringBuilder();
         b.Append("# Governor agent home: ").Append(home.Path).Append(" (").Append(home.FoundBy).AppendLine(")");
-        foreach (var v in variables)
+        foreach (string line in preamble)
         {
-            b.Append("# ").AppendLine(v.Why);
-            if (v.ListSeparator is char sep)
-            {
-                // Appends once: evaluating the output twice does not list the hook twice.
-                string entry = $"{sep}{v.Value}{sep}";
-                b.Append($"case \"{sep}${{{v.Name}:-}}{sep}\" in *{BashQuote(entry)}*) ;; *) export {v.Name}=\"${{{v.Name}:+${v.Name}{sep}}}\"{BashQuote(v.Value)} ;; esac").AppendLine();
-            }
-            else
-            {
-                b.Append("export ").Append(v.Name).Append('=').AppendLine(BashQuote(v.Value));
-            }
+            b.AppendLine(line);
         }
 
-        return b.ToString();
-    }
-
-    public static string Systemd(AgentHome home, IReadOnlyList<EnvVariable> variables)
-    {
-        var b = new StringBuilder();
-        b.Append("# Governor agent home: ").Append(home.Path).Append(" (").Append(home.FoundBy).AppendLine(")");
-        b.AppendLine("# Add to the [Service] section of the unit (systemctl edit <unit>), then: systemctl restart <unit>");
         foreach (var v in variables)
         {
             b.Append("# ").AppendLine(v.Why);
-            if (v.ListSeparator is char sep)
-            {
-                b.Append("# (systemd cannot append: if the unit already sets ").Append(v.Name).Append(", join both values with '").Append(sep).AppendLine("')");
-            }
-
-            b.AppendLine("Environment=" + SystemdQuote($"{v.Name}={v.Value}"));
-        }
-
-        return b.ToString();
-    }
-
-    public static string Pwsh(AgentHome home, IReadOnlyList<EnvVariable> variables)
-    {
-        var b = new StringBuilder();
-        b.Append("# Governor agent home: ").Append(home.Path).Append(" (").Append(home.FoundBy).AppendLine(")");
-        foreach (var v in variables)
-        {
-            b.Append("# ").AppendLine(v.Why);
-            if (v.ListSeparator is char sep)
-            {
-                b.Append($"$env:{v.Name} = (@(($env:{v.Name} -split '{sep}') + {PwshQuote(v.Value)}) | Where-Object {{ $_ }} | Select-Object -Unique) -join '{sep}'").AppendLine();
-            }
-            else
-            {
-                b.Append($"$env:{v.Name} = {PwshQuote(v.Value)}").AppendLine();
-            }
+            b.AppendLine(v.ListSeparator is char sep ? append(v, sep) : set(v));
         }
 
         return b.ToString();
