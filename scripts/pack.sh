@@ -66,7 +66,8 @@ printf 'version=%s\nrid=linux-x64\ncommit=%s\n' "$version" "$commit" > "$stage/g
 
 if [ "$cli" = 1 ]; then
   dotnet publish "$repo/tools/Governor.Cli/Governor.Cli.csproj" -c Release -r linux-x64 --self-contained true \
-    -p:PublishSingleFile=true -p:IncludeNativeLibrariesForSelfExtract=true -o "$stage/cli" -nologo -v q
+    -p:PublishSingleFile=true -p:IncludeNativeLibrariesForSelfExtract=true -p:EnableCompressionInSingleFile=true \
+    -o "$stage/cli" -nologo -v q
   mkdir -p "$stage/governor/bin"
   cp "$stage/cli/Governor.Cli" "$stage/governor/bin/governor"
 fi
