@@ -41,7 +41,8 @@ internal static class StatusView
         string up = DateTimeOffset.TryParse(Str(status, "startedAt"), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var started)
             ? Duration(DateTimeOffset.UtcNow - started)
             : "?";
-        o.WriteLine(t.Paint($"Governor {version}", Style.Heading) + $" · pid {Num(status, "pid")} · app {Str(status, "app")} · tag {tag} · up {up} · {source}");
+        o.WriteLine(t.Paint($"Governor {version}", Style.Heading) + $" · pid {Num(status, "pid")} · app {Str(status, "app")} · tag {tag} · up {up}");
+        o.WriteLine(t.Paint(source, Style.Dim));
         o.WriteLine(Str(status, "summary"));
         o.WriteLine(t.Paint($"home {Str(status, "home")} · log {Str(status, "logFile")}", Style.Dim));
         string patching = Str(status, "patching") ?? string.Empty;
