@@ -72,6 +72,9 @@ internal sealed class CircuitBreaker
 
     public BreakerState State => Volatile.Read(ref _phase).State;
 
+    /// <summary>The fast check before <see cref="TryPass"/>: a closed breaker lets everything through.</summary>
+    public bool IsClosed => Volatile.Read(ref _phase).State == BreakerState.Closed;
+
     /// <summary>How many times the state changed (for status).</summary>
     public long Transitions => Interlocked.Read(ref _transitions);
 
@@ -145,14 +148,15 @@ internal sealed class CircuitBreaker
     public void OnCompleted(long now, long elapsedStopwatchTicks, bool failed)
     {
         bool bad = IsBad(elapsedStopwatchTicks, failed, probe: false);
-        Record(now, bad);
+        long periodNumber = now / _bucketTicks;
+        Record(periodNumber, bad);
         var current = Volatile.Read(ref _phase);
         if (current.State != BreakerState.Closed)
         {
             return;
         }
 
-        Sum(now, out long total, out long badCount);
+        SumPeriods(periodNumber, out long total, out long badCount);
         var spec = Rule.Strategy;
         if (total < spec.MinRequestAmount)
         {
@@ -223,11 +227,13 @@ internal sealed class CircuitBreaker
     }
 
     /// <summary>The commands and bad commands in the current window (for status and tests).</summary>
-    public void Sum(long now, out long total, out long bad)
+    public void Sum(long now, out long total, out long bad) => SumPeriods(now / _bucketTicks, out total, out bad);
+
+    private void SumPeriods(long periodNumber, out long total, out long bad)
     {
         total = 0;
         bad = 0;
-        long current = (now / _bucketTicks) & PeriodMask;
+        long current = periodNumber & PeriodMask;
         for (int i = 0; i < Buckets; i++)
         {
             long v = Volatile.Read(ref _buckets[i]);
@@ -251,9 +257,8 @@ internal sealed class CircuitBreaker
         return elapsedStopwatchTicks > _maxRtStopwatchTicks || (probe && failed);
     }
 
-    private void Record(long now, bool bad)
+    private void Record(long periodNumber, bool bad)
     {
-        long periodNumber = now / _bucketTicks;
         int index = (int)(periodNumber % Buckets);
         long period = periodNumber & PeriodMask;
         long increment = bad ? (1L << CountBits) + 1 : 1;

@@ -78,10 +78,22 @@ internal sealed class TemplateRegistry
         var dialect = DialectOf(provider);
         string label = DatabaseLabel(dialect, database, dataSource);
         bool cacheable = text.Length <= _maxCachedTextLength;
-        string template = cacheable
-            ? _texts.GetOrAdd(new TextKey(text, dialect), static (key, registry) => registry.NormalizeCounted(key.Text, key.Dialect), this).Template
-            : NormalizeCounted(text, dialect).Template;
-        var state = _templates.GetOrAdd(new TemplateKey(label, template), static (key, _) => new TemplateState(key.Database, key.Template), 0);
+        var normalized = cacheable
+            ? _texts.GetOrAdd(new TextKey(text, dialect), static (key, registry) => registry.NormalizeCounted(key.Text, key.Dialect), this)
+            : NormalizeCounted(text, dialect);
+
+        // The text's last template state saves hashing the template again (same database, not evicted).
+        var state = normalized.LastState;
+        if (state is null || state.Evicted || !string.Equals(state.Database, label, StringComparison.Ordinal))
+        {
+            state = _templates.GetOrAdd(new TemplateKey(label, normalized.Template), static (key, _) => new TemplateState(key.Database, key.Template), 0);
+            normalized.LastState = state;
+        }
+        else
+        {
+            state.Touch(_templates.Generation);
+        }
+
         if (cacheable)
         {
             Volatile.Write(ref _identity[slot], new IdentityEntry(text, database, dataSource, state));
@@ -142,8 +154,16 @@ internal sealed class TemplateRegistry
 
     private sealed class NormalizedText : LruItem
     {
+        private TemplateState? _lastState;
+
         public NormalizedText(string template) => Template = template;
 
         public string Template { get; }
+
+        public TemplateState? LastState
+        {
+            get => Volatile.Read(ref _lastState);
+            set => Volatile.Write(ref _lastState, value);
+        }
     }
 }
