@@ -15,6 +15,7 @@ internal sealed class SqlGuardPlugin : IGovernorPlugin
     public const int PipelineOrder = 100;
 
     private readonly RuleKind[] _kinds = { CircuitBreakerStrategySpec.CreateKind() };
+    private readonly object _applyGate = new();
     private IPluginContext? _context;
     private SqlGuard? _guard;
     private IDisposable? _subscription;
@@ -36,8 +37,10 @@ internal sealed class SqlGuardPlugin : IGovernorPlugin
         var options = SqlGuardOptions.Read(context.Settings);
         var guard = new SqlGuard(options, context.Logger, clock);
         _guard = guard;
-        ApplyRules(context.Rules.Current);
+
+        // Listen first, then apply what is current: a change in between is not lost.
         context.Rules.Changed += ApplyRules;
+        ApplyRules(context.Rules.Current);
         context.RegisterStatus(guard);
         _subscription = context.Interception.Sql.Subscribe(guard, PipelineOrder, context.PluginName);
         context.Logger.Info(
@@ -59,7 +62,7 @@ internal sealed class SqlGuardPlugin : IGovernorPlugin
         Interlocked.Exchange(ref _subscription, null)?.Dispose();
     }
 
-    private void ApplyRules(RuleSet rules)
+    private void ApplyRules(RuleSet changed)
     {
         var context = _context;
         var guard = _guard;
@@ -68,8 +71,22 @@ internal sealed class SqlGuardPlugin : IGovernorPlugin
             return;
         }
 
-        var compiled = GuardRuleSet.Compile(rules, context.Agent.AppName, guard.Options.Observe, Interlocked.Increment(ref _compilations));
-        guard.SetRules(compiled);
+        // Agent threads only (start, rule changes). Compiling what is current under a lock
+        // means the last one to finish publishes the newest rules, whatever the interleaving.
+        GuardRuleSet compiled;
+        RuleSet rules;
+        lock (_applyGate)
+        {
+            rules = context.Rules.Current;
+            if (rules.Version < changed.Version)
+            {
+                rules = changed;
+            }
+
+            compiled = GuardRuleSet.Compile(rules, context.Agent.AppName, guard.Options.Observe, ++_compilations);
+            guard.SetRules(compiled);
+        }
+
         foreach (string warning in compiled.Warnings)
         {
             context.Logger.Warn("SQL guard rules: {Warning}", warning);
