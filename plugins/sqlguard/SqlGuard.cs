@@ -218,6 +218,13 @@ internal sealed class SqlGuard : ISqlHandler, IStatusProvider
             collector.Counter(template.Resource, "errors", template.Errors);
             collector.Counter(template.Resource, "rejected", template.Rejected);
             collector.Counter(template.Resource, "wouldReject", template.WouldReject);
+            long stateChanges = 0;
+            foreach (var breaker in binding.Breakers)
+            {
+                stateChanges += breaker.Transitions;
+            }
+
+            collector.Counter(template.Resource, "stateChanges", stateChanges);
             collector.State(template.Resource, DescribeState(binding));
         }
 

@@ -307,13 +307,7 @@ public sealed class PostgresServer : IDisposable
 
     private static (int ExitCode, string Output) Run(string file, IReadOnlyList<string> arguments, bool asServerUser, TimeSpan timeout)
     {
-        var psi = new ProcessStartInfo(asServerUser ? "runuser" : file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = Path.GetTempPath(),
-        };
+        var psi = new ProcessStartInfo(asServerUser ? "runuser" : file) { WorkingDirectory = Path.GetTempPath() };
         if (asServerUser)
         {
             psi.ArgumentList.Add("-u");
@@ -330,24 +324,7 @@ public sealed class PostgresServer : IDisposable
         psi.Environment.Remove("DOTNET_STARTUP_HOOKS");
         psi.Environment["LC_ALL"] = "C";
         psi.Environment["PGCONNECT_TIMEOUT"] = "10";
-        var output = new StringBuilder();
-        using var process = new Process { StartInfo = psi };
-        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        if (!process.WaitForExit(timeout))
-        {
-            process.Kill(entireProcessTree: true);
-            return (-1, $"timed out after {timeout}\n{output}");
-        }
-
-        process.WaitForExit();
-        lock (output)
-        {
-            return (process.ExitCode, output.ToString());
-        }
+        return TestApps.Run(psi, timeout);
     }
 
     [DllImport("libc", EntryPoint = "geteuid")]

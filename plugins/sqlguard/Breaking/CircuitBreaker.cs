@@ -75,7 +75,7 @@ internal sealed class CircuitBreaker
     /// <summary>The fast check before <see cref="TryPass"/>: a closed breaker lets everything through.</summary>
     public bool IsClosed => Volatile.Read(ref _phase).State == BreakerState.Closed;
 
-    /// <summary>How many times the state changed (for status).</summary>
+    /// <summary>How many times the state changed (status: <c>stateChanges</c>).</summary>
     public long Transitions => Interlocked.Read(ref _transitions);
 
     /// <summary>A reload kept this breaker (same rule, strategy and parameters); observer mode may have changed.</summary>
@@ -225,9 +225,6 @@ internal sealed class CircuitBreaker
             _log.ProbeReleased(this);
         }
     }
-
-    /// <summary>The commands and bad commands in the current window (for status and tests).</summary>
-    public void Sum(long now, out long total, out long bad) => SumPeriods(now / _bucketTicks, out total, out bad);
 
     private void SumPeriods(long periodNumber, out long total, out long bad)
     {

@@ -123,10 +123,6 @@ internal sealed record CircuitBreakerStrategySpec(
     /// <summary>A stable text of every parameter: equal for a rule that did not change, so its breakers keep their state across reloads.</summary>
     public string Fingerprint() => string.Create(CultureInfo.InvariantCulture, $"{Strategy}|{TriggerRatio:R}|{StatDuration.Ticks}|{MinRequestAmount}|{RecoveryTimeout.Ticks}|{MaxAllowedRt?.Ticks}");
 
-    public string Describe() => Strategy == BreakerStrategy.SlowRequestRatio
-        ? string.Create(CultureInfo.InvariantCulture, $"SlowRequestRatio > {TriggerRatio:0.###} of commands slower than {FormatDuration(MaxAllowedRt!.Value)} in {FormatDuration(StatDuration)} (at least {MinRequestAmount})")
-        : string.Create(CultureInfo.InvariantCulture, $"ErrorRequestRatio > {TriggerRatio:0.###} of commands failing in {FormatDuration(StatDuration)} (at least {MinRequestAmount})");
-
     public static string FormatDuration(TimeSpan t) => t.TotalMilliseconds < 1000
         ? string.Create(CultureInfo.InvariantCulture, $"{t.TotalMilliseconds:0.###}ms")
         : string.Create(CultureInfo.InvariantCulture, $"{t.TotalSeconds:0.###}s");

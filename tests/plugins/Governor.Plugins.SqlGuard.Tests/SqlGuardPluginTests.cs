@@ -174,6 +174,7 @@ public sealed class SqlGuardPluginTests
         Assert.Equal(1, status.Counter(Resource, "errors"));
         Assert.Equal(2, status.Counter(Resource, "rejected"));
         Assert.Equal(0, status.Counter(Resource, "wouldReject"));
+        Assert.Equal(1, status.Counter(Resource, "stateChanges"));
         Assert.Equal("Open", status.States[Resource]);
 
         // Of five ungoverned templates, the two busiest are reported.

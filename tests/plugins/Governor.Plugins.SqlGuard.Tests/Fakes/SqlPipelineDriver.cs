@@ -152,3 +152,16 @@ internal sealed class SqlPipelineDriver
         public override bool IsAsync { get; }
     }
 }
+
+/// <summary>The plugin started on a fake context with real time, and a driver on its pipeline: what the real-database tests run against.</summary>
+internal sealed record GuardedPipeline(FakePluginContext Context, SqlPipelineDriver Driver)
+{
+    public static GuardedPipeline Start(string rulesYaml, IReadOnlyDictionary<string, string>? settings = null)
+    {
+        var context = new FakePluginContext(TestRules.Parse(rulesYaml), settings);
+        new SqlGuardPlugin().Start(context, TimeProvider.System);
+        return new GuardedPipeline(context, new SqlPipelineDriver(context.Interception.Sql));
+    }
+
+    public RecordingCollector Status() => RecordingCollector.From(Context.StatusProviders[0]);
+}

@@ -32,9 +32,7 @@ public sealed class SqliteGuardTests : IDisposable
     [Fact]
     public async Task Guard_SlowTemplateOnSqlite_OpensRejectsProbesOnceAndCloses()
     {
-        var context = new FakePluginContext(TestRules.Parse(TestRules.Breaker(maxAllowedRt: "100ms", triggerRatio: "0.5", minRequestAmount: 5, statDuration: "1s", recoveryTimeout: "1s")));
-        new SqlGuardPlugin().Start(context, TimeProvider.System);
-        var driver = new SqlPipelineDriver(context.Interception.Sql);
+        var (context, driver) = GuardedPipeline.Start(TestRules.Breaker(maxAllowedRt: "100ms", triggerRatio: "0.5", minRequestAmount: 5, statDuration: "1s", recoveryTimeout: "1s"));
         using var connection = Open();
         using var slow = Command(connection, SlowSql, "ms", 120);
         using var other = Command(connection, OtherSql);
@@ -92,9 +90,7 @@ public sealed class SqliteGuardTests : IDisposable
     [Fact]
     public async Task Guard_FailingTemplateOnSqlite_ErrorRatioOpensAndSuccessfulProbeCloses()
     {
-        var context = new FakePluginContext(TestRules.Parse(TestRules.Breaker(strategy: "ErrorRequestRatio", triggerRatio: "0.5", minRequestAmount: 4, statDuration: "5s", recoveryTimeout: "500ms")));
-        new SqlGuardPlugin().Start(context, TimeProvider.System);
-        var driver = new SqlPipelineDriver(context.Interception.Sql);
+        var (context, driver) = GuardedPipeline.Start(TestRules.Breaker(strategy: "ErrorRequestRatio", triggerRatio: "0.5", minRequestAmount: 4, statDuration: "5s", recoveryTimeout: "500ms"));
         using var connection = Open();
         using var command = Command(connection, FailSql, "fail", 1);
 
@@ -119,9 +115,7 @@ public sealed class SqliteGuardTests : IDisposable
     [Fact]
     public void Guard_ObserverModeOnSqlite_EveryCommandReachesTheEngine()
     {
-        var context = new FakePluginContext(TestRules.Parse(TestRules.Breaker(maxAllowedRt: "50ms", minRequestAmount: 3, recoveryTimeout: "1h")), new Dictionary<string, string> { ["observe"] = "true" });
-        new SqlGuardPlugin().Start(context, TimeProvider.System);
-        var driver = new SqlPipelineDriver(context.Interception.Sql);
+        var (context, driver) = GuardedPipeline.Start(TestRules.Breaker(maxAllowedRt: "50ms", minRequestAmount: 3, recoveryTimeout: "1h"), new Dictionary<string, string> { ["observe"] = "true" });
         using var connection = Open();
         using var slow = Command(connection, SlowSql, "ms", 60);
 
