@@ -77,7 +77,8 @@ internal sealed class ThrottleEngine : IStatusProvider
     /// <summary>Applies changed settings (observe mode, outbound rejection), recompiling when they matter to the rules.</summary>
     public void UpdateSettings(ThrottleSettings settings, RuleSet rules)
     {
-        var old = Interlocked.Exchange(ref _settings, settings);
+        // The log interval belongs to each resource's log limiter, made once: it is read at start only.
+        var old = Interlocked.Exchange(ref _settings, settings with { LogInterval = Settings.LogInterval });
         if (old.Observe != settings.Observe)
         {
             _log.Info("Throttle observe mode is now {Observe}", settings.Observe ? "on" : "off");

@@ -18,7 +18,7 @@ namespace Governor.Plugins.Throttle.Limiting;
 /// drains the bucket from full to the warning line in about <c>period</c> seconds.
 ///
 /// The per-second step runs once, on the first request of a new second, under a lock; every
-/// other request reads one volatile field.
+/// other request compares its time with the end of the second and reads one volatile field.
 /// </summary>
 internal sealed class WarmUpCurve
 {
@@ -31,6 +31,7 @@ internal sealed class WarmUpCurve
     private double _slope;
     private long _storedTokens;
     private long _lastSecond = NeverSynced;
+    private long _secondEndMs = long.MinValue;
     private long _limit;
 
     public WarmUpCurve(long threshold, int periodSec, int coldFactor)
@@ -54,10 +55,10 @@ internal sealed class WarmUpCurve
     /// <summary>The limit for the one-second window at <paramref name="nowMs"/>.</summary>
     public long LimitAt(long nowMs, SlidingWindow window)
     {
-        long second = nowMs / 1000;
-        if (second != Volatile.Read(ref _lastSecond))
+        // One comparison on the common path; the division only once a second.
+        if (nowMs >= Volatile.Read(ref _secondEndMs))
         {
-            Step(second, window);
+            Step(nowMs / 1000, window);
         }
 
         return Volatile.Read(ref _limit);
@@ -101,6 +102,7 @@ internal sealed class WarmUpCurve
             _storedTokens = stored;
             Volatile.Write(ref _limit, LimitFor(stored));
             Volatile.Write(ref _lastSecond, second);
+            Volatile.Write(ref _secondEndMs, (second + 1) * 1000);
         }
     }
 

@@ -138,6 +138,31 @@ public sealed class SlidingWindowTests
     }
 
     [Fact]
+    public void Refund_RequestOfAnEarlierBucket_FreesItsPlaceInTheWindow()
+    {
+        var window = new SlidingWindow(1000);
+        Assert.Equal(10, Admit(window, T0 + 50, 10, 10));
+        Assert.Equal(0, Admit(window, T0 + 150, 1, 10));
+
+        // Taken back from the earlier bucket: the cached sum of earlier buckets must not hide it.
+        window.Refund(T0 + 50);
+
+        Assert.Equal(1, Admit(window, T0 + 150, 5, 10));
+        Assert.Equal(10, window.Count(T0 + 150));
+    }
+
+    [Fact]
+    public void Refund_BucketAlreadyGone_ChangesNothing()
+    {
+        var window = new SlidingWindow(1000);
+        Assert.Equal(10, Admit(window, T0 + 50, 10, 10));
+
+        window.Refund(T0 - 5000);
+
+        Assert.Equal(10, window.Count(T0 + 50));
+    }
+
+    [Fact]
     public void TryAcquire_ZeroLimit_AdmitsNothing()
     {
         var window = new SlidingWindow(1000);
