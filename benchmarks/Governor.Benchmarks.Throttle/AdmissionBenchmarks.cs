@@ -22,14 +22,7 @@ public class AdmissionBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _tokenBucket = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = int.MaxValue,
-            TokensPerPeriod = int.MaxValue,
-            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        });
+        _tokenBucket = Fixtures.TokenBucket();
         _clock = ThrottleClock.System;
         _window = new WindowRateLimiter(1000, Fixtures.PassThreshold, null, 3);
         _warmUp = new WindowRateLimiter(1000, Fixtures.PassThreshold, 10, 3);

@@ -1,3 +1,4 @@
+using System.Threading.RateLimiting;
 using Governor.Interception;
 using Governor.Plugins.Throttle;
 using Governor.Plugins.Throttle.Limiting;
@@ -38,6 +39,16 @@ internal static class Fixtures
         docs.Add(Doc(FaultToleranceRuleSpec.KindName, "slow", new FaultToleranceRuleSpec(null, new[] { "/api/slow" }, new[] { new StrategyRef("rate", null), new StrategyRef("concurrency", null) }, null)));
         return new RuleSet(1, docs);
     }
+
+    /// <summary>The baseline: a token bucket that never runs dry, so every acquisition is on its pass path.</summary>
+    public static TokenBucketRateLimiter TokenBucket() => new(new TokenBucketRateLimiterOptions
+    {
+        TokenLimit = int.MaxValue,
+        TokensPerPeriod = int.MaxValue,
+        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+        QueueLimit = 0,
+        AutoReplenishment = true,
+    });
 
     public static ThrottleEngine Engine()
     {

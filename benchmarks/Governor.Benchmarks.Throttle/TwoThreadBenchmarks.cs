@@ -26,14 +26,7 @@ public class TwoThreadBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _tokenBucket = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = int.MaxValue,
-            TokensPerPeriod = int.MaxValue,
-            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        });
+        _tokenBucket = Fixtures.TokenBucket();
         _clock = ThrottleClock.System;
         _window = new WindowRateLimiter(1000, Fixtures.PassThreshold, null, 3);
         _handler = new InboundThrottleHandler(Fixtures.Engine());

@@ -18,8 +18,6 @@ internal sealed class ConcurrencyLimiter
 
     public int InFlight => Volatile.Read(ref _inFlight);
 
-    public int Max => Volatile.Read(ref _max);
-
     public bool TryAcquire()
     {
         int max = Volatile.Read(ref _max);

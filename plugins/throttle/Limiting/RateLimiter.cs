@@ -20,10 +20,6 @@ internal sealed class WindowRateLimiter
 
     public long WindowMs => _window.WindowMs;
 
-    public long Threshold => Volatile.Read(ref _threshold);
-
-    public SlidingWindow Window => _window;
-
     /// <summary>The warm-up state, or null without warm-up.</summary>
     public WarmUpCurve? WarmUp => Volatile.Read(ref _warmUp);
 

@@ -24,10 +24,6 @@ internal sealed class UniformQueue
         Reconfigure(intervalTicks, timeoutTicks);
     }
 
-    public long IntervalTicks => Volatile.Read(ref _intervalTicks);
-
-    public long TimeoutTicks => Volatile.Read(ref _timeoutTicks);
-
     /// <summary>
     /// Takes the next slot: 0 when the request may go now, the ticks to wait before it may
     /// go, or <see cref="Rejected"/> when the wait would exceed the queue timeout.

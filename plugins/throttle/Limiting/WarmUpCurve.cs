@@ -48,10 +48,6 @@ internal sealed class WarmUpCurve
 
     public long StoredTokens => Volatile.Read(ref _storedTokens);
 
-    public long WarningToken => Volatile.Read(ref _warningToken);
-
-    public long MaxToken => Volatile.Read(ref _maxToken);
-
     /// <summary>The limit for the one-second window at <paramref name="nowMs"/>.</summary>
     public long LimitAt(long nowMs, SlidingWindow window)
     {

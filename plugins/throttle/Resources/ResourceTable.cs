@@ -53,8 +53,6 @@ internal sealed class ResourceTable<T>
 
     public int Count { get; }
 
-    public IEnumerable<T> Values => _values.Where(v => v is not null)!;
-
     public T? Find(ReadOnlySpan<char> key)
     {
         if (Count == 0)

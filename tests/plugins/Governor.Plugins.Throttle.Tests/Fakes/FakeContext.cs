@@ -2,6 +2,7 @@ using System.Globalization;
 using Governor.Interception;
 using Governor.Patching;
 using Governor.Rules;
+using Governor.Core.Tests;
 using Governor.Status;
 
 namespace Governor.Plugins.Throttle.Tests.Fakes;
@@ -125,44 +126,4 @@ internal sealed class RecordingCollector : StatusCollector
     public override void Gauge(string resource, string name, double value) => Gauges[(resource, name)] = value;
 
     public override void State(string resource, string state) => States[resource] = state;
-}
-
-/// <summary>Keeps log lines in memory.</summary>
-internal sealed class ListLogger : IGovernorLogger
-{
-    private readonly List<string> _lines = new();
-
-    public IReadOnlyList<string> Lines
-    {
-        get
-        {
-            lock (_lines)
-            {
-                return _lines.ToList();
-            }
-        }
-    }
-
-    public bool IsEnabled(GovernorLogLevel level) => true;
-
-    public void Write(GovernorLogLevel level, Exception? exception, string messageTemplate, params object?[] args)
-    {
-        string text = messageTemplate;
-        foreach (var arg in args)
-        {
-            int open = text.IndexOf('{', StringComparison.Ordinal);
-            int close = open < 0 ? -1 : text.IndexOf('}', open);
-            if (close < 0)
-            {
-                break;
-            }
-
-            text = string.Concat(text.AsSpan(0, open), Convert.ToString(arg, CultureInfo.InvariantCulture), text.AsSpan(close + 1));
-        }
-
-        lock (_lines)
-        {
-            _lines.Add($"{level}: {text}{(exception is null ? string.Empty : " | " + exception.Message)}");
-        }
-    }
 }
