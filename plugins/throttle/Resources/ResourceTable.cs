@@ -6,7 +6,8 @@ namespace Governor.Plugins.Throttle.Resources;
 /// targets net8.0, which has no alternate lookup on <see cref="Dictionary{TKey, TValue}"/>.)
 /// Open addressing with linear probing at a load of at most one half; the hash is the
 /// runtime's randomized ordinal-ignore-case hash, so request paths chosen by an attacker
-/// cannot aim at long probe chains.
+/// cannot aim at long probe chains. Most requests are for paths without rules; a mask of the
+/// key lengths turns most of those lookups into one bit test.
 /// </summary>
 internal sealed class ResourceTable<T>
     where T : class
@@ -17,6 +18,10 @@ internal sealed class ResourceTable<T>
     private readonly int[] _hashes;
     private readonly T?[] _values;
     private readonly int _mask;
+
+    // Bit n set when a key of length n exists (bit 63: length 63 or more). Ignoring case never
+    // changes a length, so a request path of another length is known to miss without hashing it.
+    private readonly ulong _lengths;
 
     public ResourceTable(IReadOnlyCollection<KeyValuePair<string, T>> entries)
     {
@@ -44,6 +49,7 @@ internal sealed class ResourceTable<T>
                 i = (i + 1) & _mask;
             }
 
+            _lengths |= LengthBit(entry.Key.Length);
             _keys[i] = entry.Key;
             _hashes[i] = hash;
             _values[i] = entry.Value;
@@ -55,7 +61,7 @@ internal sealed class ResourceTable<T>
 
     public T? Find(ReadOnlySpan<char> key)
     {
-        if (Count == 0)
+        if ((_lengths & LengthBit(key.Length)) == 0)
         {
             return null;
         }
@@ -74,6 +80,8 @@ internal sealed class ResourceTable<T>
 
         return null;
     }
+
+    private static ulong LengthBit(int length) => 1UL << Math.Min(length, 63);
 
     private static int Hash(ReadOnlySpan<char> key) => string.GetHashCode(key, StringComparison.OrdinalIgnoreCase);
 }

@@ -70,6 +70,21 @@ public sealed class ResourceNameTests
     }
 
     [Fact]
+    public void Find_KeysLongerThan63_AreFoundAndOtherLengthsMiss()
+    {
+        string longKey = "/" + new string('a', 80);
+        string longerKey = "/" + new string('a', 90);
+        var table = new ResourceTable<string>(new[] { KeyValuePair.Create(longKey, "80"), KeyValuePair.Create(longerKey, "90"), KeyValuePair.Create("/ab", "2") });
+
+        Assert.Equal("80", table.Find(longKey.ToUpperInvariant().AsSpan()));
+        Assert.Equal("90", table.Find(longerKey.AsSpan()));
+        Assert.Null(table.Find(("/" + new string('a', 85)).AsSpan()));
+        Assert.Equal("2", table.Find("/AB".AsSpan()));
+        Assert.Null(table.Find("/abc".AsSpan()));
+        Assert.Null(table.Find("/a".AsSpan()));
+    }
+
+    [Fact]
     public void Constructor_DuplicateKeyOfOtherCase_Throws()
     {
         Assert.Throws<ArgumentException>(() => new ResourceTable<string>(new[] { KeyValuePair.Create("/a", "1"), KeyValuePair.Create("/A", "2") }));
