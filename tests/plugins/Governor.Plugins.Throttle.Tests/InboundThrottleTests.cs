@@ -26,6 +26,20 @@ public sealed class InboundThrottleTests
     }
 
     [Fact]
+    public void OnRequestAsync_OpenSergoSampleAsWritten_ThrottlesFooWithItsFallback()
+    {
+        string sample = RuleValidationTests.OpenSergoSample.Replace("limitMode: Global", "limitMode: Local", StringComparison.Ordinal);
+        using var host = new ThrottleHost(sample, appName: "my-app");
+
+        Assert.Equal(10, host.Admitted(15, "GET", "/foo"));
+
+        var response = host.Request("GET", "/foo");
+        Assert.Equal(429, response!.StatusCode);
+        Assert.Equal("Blocked by Sentinel", Encoding.UTF8.GetString(response.Body.Span));
+        Assert.Equal(KeyValuePair.Create("X-Sentinel-Limit", "foo"), Assert.Single(response.Headers));
+    }
+
+    [Fact]
     public void OnRequestAsync_NoFallbackAction_Answers429NamingTheResource()
     {
         using var host = new ThrottleHost(Join(RateLimit("rl", 1), Rule("r", "rl", "/foo")));
@@ -238,7 +252,7 @@ public sealed class InboundThrottleTests
     }
 
     [Fact]
-    public void Start_SubscribesInboundAndOutboundAtOrder100_AndStopUnsubscribes()
+    public void StartAndStop_PluginWithRules_SubscribesAtOrder100AndUnsubscribes()
     {
         var host = new ThrottleHost(Join(RateLimit("rl", 1), Rule("r", "rl", "/foo")));
         Assert.Equal(new[] { "throttle" }, host.Inbound.Owners);

@@ -84,6 +84,33 @@ public sealed class ResourceNameTests
         Assert.Null(table.Find("/a".AsSpan()));
     }
 
+    [Theory]
+    [InlineData("/café/menü", "/CAFÉ/MENÜ")]
+    [InlineData("/straße", "/STRAßE")]
+    [InlineData("/Ωmega", "/ωMEGA")]
+    public void Find_NonAsciiKeyInOtherCase_IsFound(string key, string request)
+    {
+        var table = new ResourceTable<string>(new[] { KeyValuePair.Create(key, "hit"), KeyValuePair.Create("/plain", "plain") });
+
+        Assert.Equal("hit", table.Find(request.AsSpan()));
+        Assert.Null(table.Find("/cafe/menu".AsSpan()));
+    }
+
+    [Fact]
+    public void Find_EveryAsciiCaseVariant_FindsTheKey()
+    {
+        var table = new ResourceTable<string>(new[] { KeyValuePair.Create("/Api/Orders-V2_x.y", "hit") });
+        var random = new Random(3);
+        for (int i = 0; i < 200; i++)
+        {
+            var chars = "/api/orders-v2_X.Y".Select(c => random.Next(2) == 0 ? char.ToUpperInvariant(c) : char.ToLowerInvariant(c)).ToArray();
+            Assert.Equal("hit", table.Find(chars));
+        }
+
+        Assert.Null(table.Find("/api/orders-v2_x:y".AsSpan()));
+        Assert.Null(table.Find("/api/orders-v2_x.Z".AsSpan()));
+    }
+
     [Fact]
     public void Constructor_DuplicateKeyOfOtherCase_Throws()
     {

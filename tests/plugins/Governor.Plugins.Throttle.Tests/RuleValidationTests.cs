@@ -7,7 +7,7 @@ namespace Governor.Plugins.Throttle.Tests;
 public sealed class RuleValidationTests
 {
     // The FaultToleranceRule sample of the OpenSergo fault-tolerance spec (v1alpha1), as written there.
-    private const string OpenSergoSample = """
+    internal const string OpenSergoSample = """
         apiVersion: fault-tolerance.opensergo.io/v1alpha1
         kind: RateLimitStrategy
         metadata:
@@ -198,7 +198,7 @@ public sealed class RuleValidationTests
     }
 
     [Fact]
-    public void RuleKinds_MatchManifest()
+    public void RuleKinds_ComparedWithPluginJson_MatchKindsGroupAndOrder()
     {
         string manifest = File.ReadAllText(Path.Combine(RepoRoot(), "plugins", "throttle", "plugin.json"));
         using var json = System.Text.Json.JsonDocument.Parse(manifest);
