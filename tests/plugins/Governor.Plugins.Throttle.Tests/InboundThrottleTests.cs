@@ -266,32 +266,13 @@ public sealed class InboundThrottleTests
     }
 
     /// <summary>A call whose path cannot be read: stands for any bug or surprise inside the plugin.</summary>
-    private sealed class ThrowingCall : InboundCall
+    private sealed class ThrowingCall : FakeInboundCall
     {
-        public override string Method => "GET";
-
-        public override string Path => throw new InvalidOperationException("boom");
-
-        public override string? RouteTemplate => null;
-
-        public override string Protocol => "HTTP/1.1";
-
-        public override string Scheme => "http";
-
-        public override string Host => "localhost";
-
-        public override bool IsGrpc => false;
-
-        public override object NativeContext => this;
-
-        public override string? GetHeader(string name) => null;
-
-        public override string? GetQuery(string name) => null;
-
-        public override string? GetCookie(string name) => null;
-
-        public override void AddResponseHeader(string name, string value)
+        public ThrowingCall()
+            : base("GET", "/foo")
         {
         }
+
+        public override string Path => throw new InvalidOperationException("boom");
     }
 }

@@ -95,8 +95,10 @@ public sealed class PipelineBehaviourTests
             Interlocked.Decrement(ref inside);
         }))).ToList();
 
+        var waited = System.Diagnostics.Stopwatch.StartNew();
         while (Volatile.Read(ref inside) < 5 || requests.Count(r => r.IsCompleted) < 15)
         {
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(10), $"{Volatile.Read(ref inside)} inside and {requests.Count(r => r.IsCompleted)} answered after 10 s");
             await Task.Delay(1);
         }
 

@@ -3,7 +3,7 @@ using Governor.Interception;
 namespace Governor.Plugins.Throttle.Tests.Fakes;
 
 /// <summary>A hand-written inbound call, as the ASP.NET Core interception plugin would hand it over.</summary>
-internal sealed class FakeInboundCall : InboundCall
+internal class FakeInboundCall : InboundCall
 {
     private readonly List<KeyValuePair<string, string>> _responseHeaders = new();
 
