@@ -32,6 +32,7 @@ internal sealed class ThrottleEngine : IStatusProvider
     private ThrottleSettings _settings;
     private HashSet<string> _loggedWarnings = new(StringComparer.Ordinal);
     private long _faults;
+    private long _appliedVersion = long.MinValue;
 
     public ThrottleEngine(IGovernorLogger log, ThrottleClock clock, string appName, ThrottleSettings settings)
     {
@@ -58,6 +59,12 @@ internal sealed class ThrottleEngine : IStatusProvider
     {
         lock (_compileGate)
         {
+            if (rules.Version < _appliedVersion)
+            {
+                return;
+            }
+
+            _appliedVersion = rules.Version;
             var settings = Settings;
             var options = new CompileOptions(_appName, settings.Observe, Clock, _log, settings.LogInterval);
             var result = RuleCompiler.Compile(rules, options, _rules);

@@ -36,16 +36,17 @@ public sealed class ThrottlePlugin : IGovernorPlugin
 
     public IReadOnlyList<RuleKind> RuleKinds { get; }
 
-    internal ThrottleEngine? Engine => _engine;
-
     public void Start(IPluginContext context)
     {
         _context = context;
         var engine = new ThrottleEngine(context.Logger, new ThrottleClock(_time), context.Agent.AppName, ThrottleSettings.Read(context.Settings));
         engine.Compiled = summary => context.SetDetail(Detail(context, summary));
-        engine.Apply(context.Rules.Current);
         _engine = engine;
+
+        // Subscribe before reading the current rules so that no change falls in between; the
+        // engine ignores a snapshot older than the one it applied.
         context.Rules.Changed += OnRulesChanged;
+        engine.Apply(context.Rules.Current);
         context.RegisterStatus(engine);
         _registrations.Add(context.Interception.Inbound.Subscribe(new InboundThrottleHandler(engine), PipelineOrder, context.PluginName));
         _registrations.Add(context.Interception.Outbound.Subscribe(new OutboundThrottleHandler(engine), PipelineOrder, context.PluginName));

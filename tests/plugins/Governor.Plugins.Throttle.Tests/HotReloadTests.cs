@@ -92,6 +92,18 @@ public sealed class HotReloadTests
     }
 
     [Fact]
+    public void Reload_OlderSnapshotArrivesAfterNewer_IsIgnored()
+    {
+        var older = TestRules.Parse(Join(RateLimit("rl", 100), Rule("r", "rl", "/foo")));
+        var newer = TestRules.Parse(Join(RateLimit("rl", 2), Rule("r", "rl", "/foo")));
+        using var host = new ThrottleHost(newer);
+
+        host.Context.RuleSource.Publish(older);
+
+        Assert.Equal(2, host.Admitted(5, "GET", "/foo"));
+    }
+
+    [Fact]
     public void Reload_StrategyNameMatchesNothing_IsLoggedOnceWhileItStays()
     {
         string rules = Join(RateLimit("rl", 5), Rule("r", new[] { "rl", "rate-limit-typo" }, null, "/foo"));
