@@ -9,6 +9,8 @@ internal sealed class PatchEngine : IPatchEngine
     private readonly object _lock = new();
     private readonly Dictionary<nint, PatchedMethod> _methods = new();
     private readonly Action<PatchLogLevel, string> _log;
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile string? _unavailableReason;
 
     public PatchEngine(string description, Action<PatchLogLevel, string> log)
     {
@@ -16,7 +18,38 @@ internal sealed class PatchEngine : IPatchEngine
         _log = log;
     }
 
+    /// <summary>How long a patch request waits for the startup self-test before it gives up.</summary>
+    public static TimeSpan SelfTestTimeout { get; } = TimeSpan.FromSeconds(30);
+
     public string Description { get; }
+
+    /// <summary>The log callback given to the bootstrap.</summary>
+    public Action<PatchLogLevel, string> Log => _log;
+
+    public Task Ready => _ready.Task;
+
+    public string? UnavailableReason => _unavailableReason;
+
+    /// <summary>Called once by the bootstrap when the self-test has finished; null means it passed.</summary>
+    public void CompleteSelfTest(string? failure)
+    {
+        _unavailableReason = failure is null ? null : $"self-test failed: {failure}";
+        _ready.TrySetResult();
+    }
+
+    /// <summary>Waits for the self-test, then throws if patching is unavailable. Every public operation starts here.</summary>
+    private void EnsureAvailable()
+    {
+        if (!_ready.Task.IsCompleted && !_ready.Task.Wait(SelfTestTimeout))
+        {
+            throw new PatchException($"patching is unavailable: the startup self-test did not finish within {SelfTestTimeout.TotalSeconds:0} s");
+        }
+
+        if (_unavailableReason is { } reason)
+        {
+            throw new PatchException($"patching is unavailable: {reason}");
+        }
+    }
 
     public IDisposable Patch(MethodBase target, MethodInfo? prefix = null, MethodInfo? postfix = null, MethodInfo? finalizer = null, int priority = 0, string owner = "")
     {
@@ -26,6 +59,7 @@ internal sealed class PatchEngine : IPatchEngine
             throw new ArgumentException("give at least one of prefix, postfix, finalizer");
         }
 
+        EnsureAvailable();
         CheckPatchMethod(prefix, nameof(prefix), typeof(bool));
         CheckPatchMethod(postfix, nameof(postfix), null);
         CheckPatchMethod(finalizer, nameof(finalizer), null);
@@ -43,6 +77,7 @@ internal sealed class PatchEngine : IPatchEngine
             throw new PatchException($"{baseMethod.Name} is not a virtual or abstract method of a class");
         }
 
+        EnsureAvailable();
         var group = new OverridePatcher(baseMethod.GetBaseDefinition(), method => Patch(method, prefix, postfix, finalizer, priority, owner), _log);
         group.Start();
         return group;
@@ -52,6 +87,7 @@ internal sealed class PatchEngine : IPatchEngine
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(replacement);
+        EnsureAvailable();
         PatchedMethod? patched = null;
         var method = Apply(target, m =>
         {
