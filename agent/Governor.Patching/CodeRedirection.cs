@@ -14,7 +14,8 @@ namespace Governor.Patching;
 /// </summary>
 internal sealed unsafe class CodeRedirection
 {
-    private readonly MethodBase _compiled;
+    private readonly RuntimeMethodHandle _compiled;
+    private readonly RuntimeTypeHandle[]? _instantiation;
     private readonly string _name;
     private readonly Action<PatchLogLevel, string> _log;
 
@@ -24,16 +25,18 @@ internal sealed unsafe class CodeRedirection
     private readonly nint[] _entryCodes = new nint[TargetState.MaxSlots];
     private readonly nint[] _hotPatched = new nint[TargetState.MaxSlots];
 
-    /// <param name="compiled">The method whose code the runtime compiles (for shared generic code, the canonical form).</param>
+    /// <param name="compiled">The method whose code the runtime compiles (for shared generic code, the shared method).</param>
+    /// <param name="instantiation">Its type arguments (class, then method) when it is generic, for compiling it ahead.</param>
     /// <param name="name">For messages.</param>
     /// <param name="hasLoops">Whether the IL has a backward branch (see <see cref="TargetState.HasLoops"/>).</param>
     /// <param name="log">Debug and warning messages.</param>
-    public CodeRedirection(MethodBase compiled, string name, bool hasLoops, Action<PatchLogLevel, string> log)
+    public CodeRedirection(RuntimeMethodHandle compiled, RuntimeTypeHandle[]? instantiation, string name, bool hasLoops, Action<PatchLogLevel, string> log)
     {
         _compiled = compiled;
+        _instantiation = instantiation;
         _name = name;
         _log = log;
-        State = TargetTable.GetOrAdd(compiled.MethodHandle.Value);
+        State = TargetTable.GetOrAdd(compiled.Value);
         State->HasLoops = hasLoops ? 1 : 0;
     }
 
@@ -88,7 +91,7 @@ internal sealed unsafe class CodeRedirection
     private void Activate()
     {
         Volatile.Write(ref State->Active, 1);
-        if (!Inlining.Disable(_compiled))
+        if (!Inlining.Disable(_compiled.Value))
         {
             _log(PatchLogLevel.Debug, $"{_name}: inlining cannot be disabled on this runtime; callers that inline it are not intercepted");
         }
@@ -99,7 +102,7 @@ internal sealed unsafe class CodeRedirection
             _log(PatchLogLevel.Warning, $"{_name}: compilations stayed in flight for 2 s while patching; verifying the published code anyway");
         }
 
-        bool recent = JitHook.LatestCompilation(_compiled.MethodHandle.Value, out nint latest);
+        bool recent = JitHook.LatestCompilation(_compiled.Value, out nint latest);
         if (recent)
         {
             Volatile.Write(ref State->HasCode, 1);
@@ -119,7 +122,7 @@ internal sealed unsafe class CodeRedirection
     /// <summary>Hot-patches the published code if it is real code not yet redirected; returns it.</summary>
     private nint EnsureRedirected()
     {
-        var kind = CodeResolver.Resolve(_compiled.MethodHandle.GetFunctionPointer(), out nint address);
+        var kind = CodeResolver.Resolve(_compiled.GetFunctionPointer(), out nint address);
         if (kind != CodeKind.Code || IndexOf(_entryCodes, address) >= 0 || HotPatcher.IsRedirected(address))
         {
             return address;
@@ -181,16 +184,13 @@ internal sealed unsafe class CodeRedirection
     {
         try
         {
-            var declaring = _compiled.DeclaringType!;
-            if (_compiled.IsGenericMethod || declaring.IsGenericType)
+            if (_instantiation is not null)
             {
-                var typeArguments = declaring.IsGenericType ? declaring.GetGenericArguments() : Type.EmptyTypes;
-                var methodArguments = _compiled.IsGenericMethod ? _compiled.GetGenericArguments() : Type.EmptyTypes;
-                RuntimeHelpers.PrepareMethod(_compiled.MethodHandle, typeArguments.Concat(methodArguments).Select(t => t.TypeHandle).ToArray());
+                RuntimeHelpers.PrepareMethod(_compiled, _instantiation);
             }
             else
             {
-                RuntimeHelpers.PrepareMethod(_compiled.MethodHandle);
+                RuntimeHelpers.PrepareMethod(_compiled);
             }
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException or TypeLoadException)

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Runtime;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Governor.Patching.Native;
@@ -95,7 +92,7 @@ public static class PatchEngineBootstrap
             // A thread-pool thread, not a new thread: Thread.Start waits until the new thread runs,
             // which costs milliseconds on a loaded machine, while the pool is already warm (the
             // agent core reads its log and rules on it before this).
-            ThreadPool.UnsafeQueueUserWorkItem(RunSelfTest, candidate);
+            ThreadPool.UnsafeQueueUserWorkItem(static state => ((PatchEngine)state!).RunSelfTest(), candidate);
             engine = candidate;
             return null;
         }
@@ -116,40 +113,5 @@ public static class PatchEngineBootstrap
         }
 
         return false;
-    }
-
-    /// <summary>The self-test work item: never throws (fail-open: a failure only makes patching unavailable).</summary>
-    private static void RunSelfTest(object? state)
-    {
-        var engine = (PatchEngine)state!;
-        var log = engine.Log;
-        long started = Stopwatch.GetTimestamp();
-        long compiledBefore = JitInfo.GetCompiledMethodCount(currentThread: true);
-        string? failure;
-        try
-        {
-            failure = SelfTest.Run();
-        }
-        catch (Exception e)
-        {
-            failure = $"{e.GetType().Name}: {e.Message}";
-        }
-
-        engine.CompleteSelfTest(failure);
-        try
-        {
-            if (failure is null)
-            {
-                log(PatchLogLevel.Information, $"patch engine ready: {engine.Description} (self-test passed in {Stopwatch.GetElapsedTime(started).TotalMilliseconds.ToString("0.0", CultureInfo.InvariantCulture)} ms, {JitInfo.GetCompiledMethodCount(currentThread: true) - compiledBefore} methods JIT-compiled)");
-            }
-            else
-            {
-                log(PatchLogLevel.Warning, $"patching unavailable: {engine.UnavailableReason}");
-            }
-        }
-        catch (Exception)
-        {
-            // The log callback must not throw; if it does, the outcome is still in the engine.
-        }
     }
 }

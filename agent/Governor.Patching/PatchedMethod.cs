@@ -1,5 +1,6 @@
 using System.Reflection;
 using Governor.Patching.Emit;
+using Governor.Patching.Native;
 
 namespace Governor.Patching;
 
@@ -11,12 +12,14 @@ namespace Governor.Patching;
 internal sealed unsafe class PatchedMethod
 {
     private readonly CodeRedirection _redirection;
+    private readonly Action<PatchLogLevel, string> _log;
     private readonly List<PatchRecord> _patches = new();
 
     public PatchedMethod(TargetSignature signature, Action<PatchLogLevel, string> log)
     {
         Signature = signature;
-        _redirection = new CodeRedirection(signature.Compiled, Name, IlScanner.HasBackwardBranch(signature.Target), log);
+        _log = log;
+        _redirection = new CodeRedirection(signature.CompiledHandle, signature.CompiledInstantiation, Name, IlScanner.HasBackwardBranch(signature.Target), log);
         var entries = EntryEmitter.Build(signature, _redirection.State);
         _redirection.SetEntries(entries.EntryCodes);
         CallOriginal = entries.CallOriginal;
@@ -28,10 +31,18 @@ internal sealed unsafe class PatchedMethod
 
     public (MethodInfo Replacement, string Owner)? Detour { get; private set; }
 
-    public string Name => $"{Signature.Target.DeclaringType?.FullName}.{Signature.Target.Name}";
+    /// <summary>For messages: the compiled (for shared generic code, the shared) method.</summary>
+    public string Name => $"{Signature.Compiled.DeclaringType?.FullName}.{Signature.Compiled.Name}";
 
     public void Add(PatchRecord patch)
     {
+        if (patch.Signature.IsShared && !Inlining.Disable(patch.Signature.Target.MethodHandle.Value))
+        {
+            // Callers may inline the instantiation itself (its instantiating stub's method), not
+            // only the shared code; CodeRedirection does the same for the shared method.
+            _log(PatchLogLevel.Debug, $"{Name}: inlining cannot be disabled on this runtime");
+        }
+
         _patches.Add(patch);
         try
         {

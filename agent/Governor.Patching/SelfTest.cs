@@ -33,10 +33,10 @@ internal static unsafe class SelfTest
             _ = Running(i);
         }
 
-        var fresh = new CodeRedirection(Method(nameof(Fresh)), "self-test canary (never called)", hasLoops: false, log);
+        var fresh = new CodeRedirection(Method(nameof(Fresh)).MethodHandle, null, "self-test canary (never called)", hasLoops: false, log);
         s_fresh = fresh.State;
         fresh.SetEntries(new[] { Code(nameof(FreshEntry)) });
-        var running = new CodeRedirection(Method(nameof(Running)), "self-test canary (running)", hasLoops: false, log);
+        var running = new CodeRedirection(Method(nameof(Running)).MethodHandle, null, "self-test canary (running)", hasLoops: false, log);
         s_running = running.State;
         running.SetEntries(new[] { Code(nameof(RunningEntry)) });
         nint freshDispatcher = Code(nameof(FreshDispatcher));
