@@ -66,7 +66,7 @@ internal static unsafe class JitHook
         nint* vtable = *(nint**)jit;
         s_loopTierUpIsOptimized = LoopTierUpIsOptimized();
         s_prctl = (delegate* unmanaged<int, nint, nint, nint, nint, int>)Libc.Prctl;
-        nint schedYield = Libc.SchedYield;
+        nint fakeCompiler = Libc.Abs;
         s_ringMethods = (nint*)NativeMemory.AllocZeroed(RingSize, (nuint)sizeof(nint));
         s_ringCodes = (nint*)NativeMemory.AllocZeroed(RingSize, (nuint)sizeof(nint));
         s_inFlight = (int*)NativeMemory.AllocZeroed(2, sizeof(int));
@@ -74,7 +74,7 @@ internal static unsafe class JitHook
 
         // Run the hook once through every path before installing it: whatever it calls gets
         // compiled now (in any build configuration) instead of recursively from inside the hook.
-        WarmUp(schedYield);
+        WarmUp(fakeCompiler);
         s_compileMethod = (delegate* unmanaged<nint, nint, nint, uint, byte**, uint*, int>)vtable[0];
 
         if (!Libc.MakeWritable((nint)vtable, sizeof(nint)))
@@ -169,8 +169,10 @@ internal static unsafe class JitHook
     /// method plus the table probe; straight-line code without stackalloc keeps this one cheap.
     /// </summary>
     /// <param name="fakeCompiler">
-    /// libc's <c>sched_yield</c>, standing in for the JIT: it ignores its arguments and returns 0
-    /// ("compiled"). A native function avoids one more managed method to JIT just for this.
+    /// libc's <c>abs</c>, standing in for the JIT: called with 0 as its first argument (and the
+    /// rest ignored) it returns 0 ("compiled") without side effects or a system call. A native
+    /// function avoids one more managed method to JIT just for this; a yielding one (tried:
+    /// sched_yield) cost whole scheduler time slices on a loaded machine.
     /// </param>
     private static void WarmUp(nint fakeCompiler)
     {

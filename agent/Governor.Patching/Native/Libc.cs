@@ -32,14 +32,14 @@ internal static unsafe class Libc
         s_mprotect = (delegate* unmanaged<nint, nint, int, int>)NativeLibrary.GetExport(libc, "mprotect");
         s_dladdr = (delegate* unmanaged<nint, DlInfo*, int>)NativeLibrary.GetExport(libc, "dladdr");
         Prctl = NativeLibrary.GetExport(libc, "prctl");
-        SchedYield = NativeLibrary.GetExport(libc, "sched_yield");
+        Abs = NativeLibrary.GetExport(libc, "abs");
     }
 
     /// <summary>The address of <c>prctl</c> (called by the JIT hook through its own pointer). A field: no accessor to JIT.</summary>
     public static readonly nint Prctl;
 
-    /// <summary>The address of <c>sched_yield</c> (the JIT hook's stand-in compiler while it warms up).</summary>
-    public static readonly nint SchedYield;
+    /// <summary>The address of <c>abs</c> (the JIT hook's stand-in compiler while it warms up).</summary>
+    public static readonly nint Abs;
 
     public static nint Mmap(nint addr, nint length, int prot, int flags, int fd, nint offset) => s_mmap(addr, length, prot, flags, fd, offset);
 

@@ -34,6 +34,16 @@ public sealed class AgentPatchingTests
     {
         var app = TestApps.Publish("tests/apps/WebApp", framework);
         using var home = new AgentHomeCopy(includeBuiltInPlugins: false, source: layout == "release" ? ReleaseAgentHome.Path : null);
+        if (layout == "debug")
+        {
+            // artifacts/governor keeps ReadyToRun folders from any earlier Release build of an agent
+            // project; the IL layout is what this case is about.
+            foreach (string folder in Directory.GetDirectories(Path.Combine(home.Home, "core"), "net*"))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+
         int port = AppProcess.FreePort();
 
         using var process = AppProcess.StartWeb(app, port, home.Environment());
