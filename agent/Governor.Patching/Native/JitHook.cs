@@ -46,6 +46,11 @@ internal static unsafe class JitHook
             return null;
         }
 
+        if (Libc.Unavailable is { } libcMissing)
+        {
+            return libcMissing;
+        }
+
         string jitPath = Path.Combine(runtimeDirectory, "libclrjit.so");
         if (!NativeLibrary.TryLoad(jitPath, out nint jitLibrary))
         {

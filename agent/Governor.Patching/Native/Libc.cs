@@ -26,14 +26,26 @@ internal static unsafe class Libc
 
     static Libc()
     {
-        nint libc = NativeLibrary.Load("libc.so.6");
-        s_mmap = (delegate* unmanaged<nint, nint, int, int, int, nint, nint>)NativeLibrary.GetExport(libc, "mmap");
-        s_munmap = (delegate* unmanaged<nint, nint, int>)NativeLibrary.GetExport(libc, "munmap");
-        s_mprotect = (delegate* unmanaged<nint, nint, int, int>)NativeLibrary.GetExport(libc, "mprotect");
-        s_dladdr = (delegate* unmanaged<nint, DlInfo*, int>)NativeLibrary.GetExport(libc, "dladdr");
-        Prctl = NativeLibrary.GetExport(libc, "prctl");
-        Abs = NativeLibrary.GetExport(libc, "abs");
+        // glibc only (tested); elsewhere (musl, e.g. Alpine) Unavailable says why and the
+        // bootstrap refuses before anything is called.
+        if (!NativeLibrary.TryLoad("libc.so.6", out nint libc))
+        {
+            Unavailable = "glibc (libc.so.6) was not found; only glibc-based Linux distributions are supported";
+            return;
+        }
+
+        string? missing = null;
+        s_mmap = (delegate* unmanaged<nint, nint, int, int, int, nint, nint>)Export(libc, "mmap", ref missing);
+        s_munmap = (delegate* unmanaged<nint, nint, int>)Export(libc, "munmap", ref missing);
+        s_mprotect = (delegate* unmanaged<nint, nint, int, int>)Export(libc, "mprotect", ref missing);
+        s_dladdr = (delegate* unmanaged<nint, DlInfo*, int>)Export(libc, "dladdr", ref missing);
+        Prctl = Export(libc, "prctl", ref missing);
+        Abs = Export(libc, "abs", ref missing);
+        Unavailable = missing;
     }
+
+    /// <summary>Null when every function was found, else why not.</summary>
+    public static readonly string? Unavailable;
 
     /// <summary>The address of <c>prctl</c> (called by the JIT hook through its own pointer). A field: no accessor to JIT.</summary>
     public static readonly nint Prctl;
@@ -46,6 +58,17 @@ internal static unsafe class Libc
     public static int Munmap(nint addr, nint length) => s_munmap(addr, length);
 
     public static int Mprotect(nint addr, nint length, int prot) => s_mprotect(addr, length, prot);
+
+    private static nint Export(nint library, string name, ref string? missing)
+    {
+        if (NativeLibrary.TryGetExport(library, name, out nint address))
+        {
+            return address;
+        }
+
+        missing ??= $"libc.so.6 lacks {name}";
+        return 0;
+    }
 
     /// <summary>errno of the last failed call on this thread (for messages).</summary>
     public static int LastError => Marshal.GetLastSystemError();
