@@ -27,7 +27,6 @@ internal sealed class PatchEngine : IPatchEngine
 
     public string Description { get; }
 
-
     public Task Ready => _ready.Task;
 
     public string? UnavailableReason => _unavailableReason;
