@@ -3,9 +3,7 @@
 //   {"sent":N,"statuses":{"0":n,"8":n},"messages":{"8":"<first message seen>"},"maxLagMs":x}
 // Usage: node load.js <host:port> <rate per second> <seconds> [key=value metadata...]
 'use strict';
-const path = require('path');
-const grpc = require('@grpc/grpc-js');
-const loader = require('@grpc/proto-loader');
+const { connect, metadataFrom } = require('./greeter');
 
 const [address, rateText, secondsText, ...pairs] = process.argv.slice(2);
 const rate = Number(rateText);
@@ -15,14 +13,8 @@ if (!address || !(rate > 0) || !(total > 0)) {
   process.exit(2);
 }
 
-const definition = loader.loadSync(path.join(__dirname, 'greet.proto'), { keepCase: true });
-const greet = grpc.loadPackageDefinition(definition).greet;
-const client = new greet.Greeter(address, grpc.credentials.createInsecure());
-const metadata = new grpc.Metadata();
-for (const pair of pairs) {
-  const eq = pair.indexOf('=');
-  metadata.add(pair.slice(0, eq), pair.slice(eq + 1));
-}
+const client = connect(address);
+const metadata = metadataFrom(pairs);
 
 const statuses = {};
 const messages = {};

@@ -239,13 +239,7 @@ public sealed class RouteStageAndAbandonTests
     [Fact]
     public void Release_SlotInTheMiddle_KeptAsGapForTheNextRequestBeforeItsTime()
     {
-        var queue = new UniformQueue(100 * Ms, 1000 * Ms);
-        long now = 1_000_000 * Ms;
-        queue.Reserve(now);
-        queue.Reserve(now);            // 100
-        queue.Reserve(now);            // 200
-
-        queue.Release(now + (100 * Ms));
+        var (queue, now) = QueueWithGapAt100Ms();
         Assert.Equal(1, queue.Gaps);
 
         Assert.Equal(50 * Ms, queue.Reserve(now + (50 * Ms)));   // the gap at 100
@@ -256,12 +250,7 @@ public sealed class RouteStageAndAbandonTests
     [Fact]
     public void Release_GapWhoseTimePassed_NotTaken()
     {
-        var queue = new UniformQueue(100 * Ms, 1000 * Ms);
-        long now = 1_000_000 * Ms;
-        queue.Reserve(now);
-        queue.Reserve(now);            // 100
-        queue.Reserve(now);            // 200
-        queue.Release(now + (100 * Ms));
+        var (queue, now) = QueueWithGapAt100Ms();
 
         // At 150 ms the gap at 100 ms is gone: taking it now would sit 50 ms before the 200 ms slot.
         Assert.Equal(150 * Ms, queue.Reserve(now + (150 * Ms)));
@@ -303,6 +292,20 @@ public sealed class RouteStageAndAbandonTests
         Assert.Equal(UniformQueue.GapCapacity, taken.Count);
         Assert.All(taken, t => Assert.Contains(t, slots));
         Assert.Equal(slots[^1] + (10 * Ms), now + queue.Reserve(now));
+    }
+
+    /// <summary>Slots handed out at 0, 100 and 200 ms (100 ms apart), and the one at 100 ms given back.</summary>
+    private static (UniformQueue Queue, long Now) QueueWithGapAt100Ms()
+    {
+        var queue = new UniformQueue(100 * Ms, 1000 * Ms);
+        long now = 1_000_000 * Ms;
+        for (int i = 0; i < 3; i++)
+        {
+            queue.Reserve(now);
+        }
+
+        queue.Release(now + (100 * Ms));
+        return (queue, now);
     }
 
     private static void InlineContinuations() => SynchronizationContext.SetSynchronizationContext(null);

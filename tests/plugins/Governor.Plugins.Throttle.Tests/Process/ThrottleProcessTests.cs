@@ -138,9 +138,7 @@ public sealed class ThrottleProcessTests
     [Fact]
     public void OpenSergoExample_FooAsWrittenInTheDocs_TenPerSecondRestBlockedBySentinelResponse()
     {
-        var load = _app.Load($"rate --url {_app.Http1}/foo --rate 30 --seconds 3 --capture-header X-Sentinel-Limit");
-        var served = _app.Served("foo");
-        _output.WriteLine($"sent {load.Sent}, served {served.Count}, signatures {string.Join("; ", load.Signatures)}");
+        var (load, served) = Offer($"rate --url {_app.Http1}/foo --rate 30 --seconds 3 --capture-header X-Sentinel-Limit", "foo");
 
         // threshold 10 per 1 s for 3 s.
         Assert.InRange(served.Count, 27, 33);
@@ -151,9 +149,7 @@ public sealed class ThrottleProcessTests
     public void RouteTemplate_OrdersById_ThrottledInTheRouteStageAcrossEveryId()
     {
         // Every request has another id: only the route template '/orders/{id}' (20 per second) groups them.
-        var load = _app.Load($"rate --url {_app.Http1}/orders/{{i}} --rate 60 --seconds 3");
-        var served = _app.Served("orders");
-        _output.WriteLine($"sent {load.Sent}, served {served.Count}, signatures {string.Join("; ", load.Signatures)}");
+        var (load, served) = Offer($"rate --url {_app.Http1}/orders/{{i}} --rate 60 --seconds 3", "orders");
 
         Assert.InRange(served.Count, 54, 66);
         Assert.Equal(180 - served.Count, load.Signatures["429|Too many requests for '/orders/{id}'; try again later."]);
@@ -242,29 +238,29 @@ public sealed class ThrottleProcessTests
         _app.Status.WaitFor(s => StatusFile.Counter(s, "throttle", "/load/leaving", "abandoned") == 3 && StatusFile.Counter(s, "throttle", "/load/leaving", "passed") == 3, what: "3 abandoned and 3 passed");
     }
 
-    private static long GaugeOf(JsonElement status, string resource, string gauge)
+    /// <summary>Offers load from the load generator, then reads what the app served under <paramref name="name"/>.</summary>
+    private (LoadResult Load, Served Served) Offer(string arguments, string name)
+    {
+        var load = _app.Load(arguments);
+        var served = _app.Served(name);
+        _output.WriteLine($"sent {load.Sent}, served {served.Count}, answers {string.Join("; ", load.Signatures)}; scheduler lag max {load.MaxLagMs:F0} ms");
+        return (load, served);
+    }
+
+    private static long GaugeOf(JsonElement status, string resource, string gauge) => ResourceOf(status, resource).GetProperty("gauges").GetProperty(gauge).GetInt64();
+
+    private static string? StateOf(JsonElement status, string resource) => ResourceOf(status, resource).GetProperty("state").GetString();
+
+    private static JsonElement ResourceOf(JsonElement status, string resource)
     {
         foreach (var r in status.GetProperty("resources").EnumerateArray())
         {
             if (r.GetProperty("plugin").GetString() == "throttle" && r.GetProperty("resource").GetString() == resource)
             {
-                return r.GetProperty("gauges").GetProperty(gauge).GetInt64();
+                return r;
             }
         }
 
         throw new InvalidOperationException($"no resource {resource} in {status.GetRawText()}");
-    }
-
-    private static string? StateOf(JsonElement status, string resource)
-    {
-        foreach (var r in status.GetProperty("resources").EnumerateArray())
-        {
-            if (r.GetProperty("plugin").GetString() == "throttle" && r.GetProperty("resource").GetString() == resource)
-            {
-                return r.GetProperty("state").GetString();
-            }
-        }
-
-        return null;
     }
 }
