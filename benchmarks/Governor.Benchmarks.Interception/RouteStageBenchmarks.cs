@@ -50,6 +50,18 @@ public class RouteStageBenchmarks
     [Benchmark(Description = "routing + middleware, 1 route handler that answers 429")]
     public Task RouteHandlerAnswers() => Run(_routeHandlerAnswers);
 
+    /// <summary>The same four requests, 2 million each, timed in CPU time (see <see cref="CpuTime"/>).</summary>
+    public static void CpuCheck()
+    {
+        var bench = new RouteStageBenchmarks();
+        bench.Setup();
+        const int Calls = 2_000_000;
+        CpuTime.Measure("routing to an endpoint, no Governor middleware", () => bench.RoutingOnly().IsCompletedSuccessfully, Calls);
+        CpuTime.Measure("routing + middleware, 1 handler without route stage (stage off)", () => bench.NoRouteHandler().IsCompletedSuccessfully, Calls);
+        CpuTime.Measure("routing + middleware, 1 route handler that passes", () => bench.RouteHandlerPasses().IsCompletedSuccessfully, Calls);
+        CpuTime.Measure("routing + middleware, 1 route handler that answers 429", () => bench.RouteHandlerAnswers().IsCompletedSuccessfully && bench._context.Response.StatusCode == 429, Calls);
+    }
+
     private Task Run(RequestDelegate pipeline)
     {
         // What a new request on a reused connection starts with.

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Governor.Interception;
 using Governor.Plugins.Throttle;
 using Governor.Plugins.Throttle.Limiting;
@@ -47,32 +46,5 @@ internal static class CpuTimeCheck
         });
     }
 
-    private static void Measure(string name, Func<bool> operation)
-    {
-        var cpu = new List<double>();
-        var wall = new List<double>();
-        for (int round = 0; round < 3; round++)
-        {
-            int passed = 0;
-            var cpuBefore = Environment.CpuUsage.TotalTime;
-            var clock = Stopwatch.StartNew();
-            for (int i = 0; i < Calls; i++)
-            {
-                if (operation())
-                {
-                    passed++;
-                }
-            }
-
-            wall.Add(clock.Elapsed.TotalNanoseconds / Calls);
-            cpu.Add((Environment.CpuUsage.TotalTime - cpuBefore).TotalNanoseconds / Calls);
-            if (passed != Calls)
-            {
-                throw new InvalidOperationException($"{name}: {Calls - passed} calls were rejected; the check measures the pass path only.");
-            }
-        }
-
-        // The delegate call adds about 1-2 ns to every figure.
-        Console.WriteLine($"| {name} | {cpu.Min():F1} ns | {wall.Min():F1} ns |");
-    }
+    private static void Measure(string name, Func<bool> operation) => CpuTime.Measure(name, operation, Calls);
 }

@@ -28,7 +28,7 @@ internal sealed class InboundThrottleHandler : IInboundHandler
             }
 
             var match = rules.MatchPath(call);
-            return match.Count == 0 ? default : InboundAdmission.Admit(_engine, call, in match, null);
+            return match.Count == 0 ? default : InboundAdmission.Admit(_engine, call, in match);
         }
         catch (Exception ex)
         {
@@ -44,14 +44,12 @@ internal sealed class InboundThrottleHandler : IInboundHandler
 /// Throttles inbound requests by route template (<c>/orders/{id}</c>, <c>DELETE:/orders/{id}</c>)
 /// in the provider's route stage (<see cref="IInboundRouteHandler"/>): after the app's routing
 /// matched an endpoint, before the endpoint runs. Subscribed only while route names are
-/// configured, so an app without them never pays for the route stage. When a provider already
-/// knows the template in the first stage (routing ran before it), it decides there instead, once.
+/// configured, so an app without them never pays for the route stage. Its first stage does
+/// nothing: the provider runs it before routing, and asking for the template there would cost
+/// every request a lookup that finds nothing.
 /// </summary>
 internal sealed class RouteThrottleHandler : IInboundHandler, IInboundRouteHandler
 {
-    // The call's state when the route was checked and holds no permits: the route stage skips it.
-    private static readonly object s_checked = new();
-
     private readonly ThrottleEngine _engine;
 
     public RouteThrottleHandler(ThrottleEngine engine)
@@ -59,25 +57,20 @@ internal sealed class RouteThrottleHandler : IInboundHandler, IInboundRouteHandl
         _engine = engine;
     }
 
-    public ValueTask<InboundResponse?> OnRequestAsync(InboundCall call)
-    {
-        try
-        {
-            // Usually null here: the provider runs this stage before routing.
-            return call.RouteTemplate is { } template ? Check(call, template) : default;
-        }
-        catch (Exception ex)
-        {
-            _engine.ReportFault(ex);
-            return default;
-        }
-    }
+    public ValueTask<InboundResponse?> OnRequestAsync(InboundCall call) => default;
 
     public ValueTask<InboundResponse?> OnRouteMatchedAsync(InboundCall call)
     {
         try
         {
-            return call.State is null && call.RouteTemplate is { } template ? Check(call, template) : default;
+            var rules = _engine.Rules;
+            if (!rules.HasRoutes || call.RouteTemplate is not { } template)
+            {
+                return default;
+            }
+
+            var match = rules.MatchRoute(call, template);
+            return match.Count == 0 ? default : InboundAdmission.Admit(_engine, call, in match);
         }
         catch (Exception ex)
         {
@@ -87,24 +80,6 @@ internal sealed class RouteThrottleHandler : IInboundHandler, IInboundRouteHandl
     }
 
     public void OnCompleted(InboundCall call, in InboundOutcome outcome) => InboundAdmission.Complete(_engine, call);
-
-    private ValueTask<InboundResponse?> Check(InboundCall call, string template)
-    {
-        var rules = _engine.Rules;
-        if (!rules.HasRoutes)
-        {
-            return default;
-        }
-
-        var match = rules.MatchRoute(call, template);
-        if (match.Count == 0)
-        {
-            return default;
-        }
-
-        call.State = s_checked;
-        return InboundAdmission.Admit(_engine, call, in match, s_checked);
-    }
 }
 
 /// <summary>The admission steps of an inbound request, shared by both stages.</summary>
@@ -112,9 +87,9 @@ internal static class InboundAdmission
 {
     /// <summary>
     /// Rate limits and queue slots, a wait when queued, then concurrency permits. The call's
-    /// state then holds the permits to give back on completion, or <paramref name="noPermits"/>.
+    /// state then holds the permits to give back on completion.
     /// </summary>
-    public static ValueTask<InboundResponse?> Admit(ThrottleEngine engine, InboundCall call, in Match match, object? noPermits)
+    public static ValueTask<InboundResponse?> Admit(ThrottleEngine engine, InboundCall call, in Match match)
     {
         var rejected = Admission.Check(in match, engine.Clock, out var ticket);
         if (rejected is not null)
@@ -124,10 +99,10 @@ internal static class InboundAdmission
 
         if (ticket.WaitTicks > 0)
         {
-            return new ValueTask<InboundResponse?>(EnterAfterAsync(engine, call, match, ticket, noPermits));
+            return new ValueTask<InboundResponse?>(EnterAfterAsync(engine, call, match, ticket));
         }
 
-        return Enter(call, in match, in ticket, noPermits);
+        return Enter(call, in match, in ticket);
     }
 
     /// <summary>Gives back the permits the call holds; runs also when a later handler answered or the app threw.</summary>
@@ -148,7 +123,7 @@ internal static class InboundAdmission
         }
     }
 
-    private static ValueTask<InboundResponse?> Enter(InboundCall call, in Match match, in Ticket ticket, object? noPermits)
+    private static ValueTask<InboundResponse?> Enter(InboundCall call, in Match match, in Ticket ticket)
     {
         var rejected = Admission.Enter(in match, in ticket);
         if (rejected is not null)
@@ -156,11 +131,11 @@ internal static class InboundAdmission
             return new ValueTask<InboundResponse?>(rejected.Rejection.For(call.IsGrpc));
         }
 
-        call.State = Admission.PermitState(in match) ?? noPermits;
+        call.State = Admission.PermitState(in match);
         return default;
     }
 
-    private static async Task<InboundResponse?> EnterAfterAsync(ThrottleEngine engine, InboundCall call, Match match, Ticket ticket, object? noPermits)
+    private static async Task<InboundResponse?> EnterAfterAsync(ThrottleEngine engine, InboundCall call, Match match, Ticket ticket)
     {
         try
         {
@@ -186,7 +161,7 @@ internal static class InboundAdmission
                 return call.IsGrpc ? Rejection.GrpcClientGone : Rejection.ClientGone;
             }
 
-            return await Enter(call, in match, in ticket, noPermits).ConfigureAwait(false);
+            return await Enter(call, in match, in ticket).ConfigureAwait(false);
         }
         catch (Exception ex)
         {

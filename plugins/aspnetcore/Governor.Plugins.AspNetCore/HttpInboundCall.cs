@@ -28,7 +28,13 @@ internal sealed class HttpInboundCall : InboundCall
 
     internal HttpContext Http => _http!;
 
-    /// <summary>True when the middleware registered this call on its HttpContext (as a feature) for the route stage.</summary>
+    /// <summary>The context, or null once the call went back to the pool (read by <see cref="RouteCallTable"/> from other threads).</summary>
+    internal HttpContext? HttpOrNull => Volatile.Read(ref _http);
+
+    /// <summary>The call's slot in <see cref="RouteCallTable"/> while the route stage may look for it, else -1.</summary>
+    internal int RouteSlot { get; set; } = -1;
+
+    /// <summary>True when the table was full and the call was registered on its HttpContext as a feature instead.</summary>
     internal bool RouteStageRegistered { get; set; }
 
     /// <summary>The route stage ran (it runs once per request, for the first endpoint matched).</summary>
@@ -121,13 +127,14 @@ internal sealed class HttpInboundCall : InboundCall
     public void Reset()
     {
         ResetState();
-        _http = null;
+        Volatile.Write(ref _http, null);
         _grpc = 0;
         _completed = false;
         _routeResolved = false;
         _completedRoute = null;
         _handled = null;
         _matched = null;
+        RouteSlot = -1;
         RouteStageRegistered = false;
         RouteStageRan = false;
         RouteWait = null;

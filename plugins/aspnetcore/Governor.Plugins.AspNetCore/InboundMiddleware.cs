@@ -126,11 +126,18 @@ internal sealed class InboundMiddleware
         // the server's own flow (the next request on the same connection).
         if (_runtime.RouteStageOn)
         {
-            // The route stage (RouteStage, fed by routing's EndpointMatched event) finds the call here.
-            // Only while a route handler is subscribed: setting a feature invalidates the
-            // HttpContext's feature caches, a small cost the other requests do not pay.
-            context.Features.Set(call);
-            call.RouteStageRegistered = true;
+            // The route stage (RouteStage, fed by routing's EndpointMatched event) finds the call
+            // in the table; only while a route handler is subscribed.
+            int slot = RouteCallTable.Add(call, context);
+            if (slot >= 0)
+            {
+                call.RouteSlot = slot;
+            }
+            else
+            {
+                context.Features.Set(call);
+                call.RouteStageRegistered = true;
+            }
         }
 
         var requestContext = call.ContextIfCreated;
@@ -269,9 +276,17 @@ internal sealed class InboundMiddleware
     {
         try
         {
-            if (call.RouteStageRegistered)
+            if (call.RouteSlot >= 0 || call.RouteStageRegistered)
             {
-                context.Features.Set<HttpInboundCall>(null);
+                if (call.RouteSlot >= 0)
+                {
+                    RouteCallTable.Remove(call.RouteSlot, call);
+                }
+                else
+                {
+                    context.Features.Set<HttpInboundCall>(null);
+                }
+
                 if (answer is null && thrown is null)
                 {
                     // A route handler answered instead of the endpoint.

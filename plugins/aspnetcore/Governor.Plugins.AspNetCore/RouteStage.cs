@@ -13,7 +13,8 @@ namespace Governor.Plugins.AspNetCore;
 /// Hook: the routing middleware writes the DiagnosticListener event
 /// <c>Microsoft.AspNetCore.Routing.EndpointMatched</c> (payload: the HttpContext) on the request's
 /// own thread, right after matching and before the rest of the app's pipeline, on every supported
-/// version (net8.0 to net10.0). The host's <see cref="DiagnosticListener"/> (the one routing gets
+/// version (net8.0 to net10.0); the middleware registered the request's call in
+/// <see cref="RouteCallTable"/>, where the event's handler finds it. The host's <see cref="DiagnosticListener"/> (the one routing gets
 /// from DI) is subscribed only while a route handler is subscribed to the inbound pipeline:
 /// otherwise <c>IsEnabled()</c> stays false and routing, hosting and MVC skip their diagnostic
 /// checks exactly as without Governor.
@@ -97,7 +98,7 @@ internal sealed class RouteStage : IObserver<KeyValuePair<string, object?>>
     /// <summary>Runs the route handlers of the request's call, if the middleware registered one for this request.</summary>
     internal void Run(HttpContext context)
     {
-        var call = context.Features.Get<HttpInboundCall>();
+        var call = FindCall(context);
         if (call is null || call.RouteStageRan || context.GetEndpoint() is not { } endpoint)
         {
             // No call: the request started before a route handler subscribed (or the plugin is
@@ -147,6 +148,9 @@ internal sealed class RouteStage : IObserver<KeyValuePair<string, object?>>
             return;
         }
     }
+
+    /// <summary>The call the middleware registered for this request (see <see cref="RouteCallTable"/>), or null.</summary>
+    private static HttpInboundCall? FindCall(HttpContext context) => RouteCallTable.Find(context) ?? context.Features.Get<HttpInboundCall>();
 
     private static bool IsEndpointMatched(string name) => ReferenceEquals(name, EndpointMatchedEvent) || string.Equals(name, EndpointMatchedEvent, StringComparison.Ordinal);
 
@@ -208,7 +212,7 @@ internal sealed class RouteStage : IObserver<KeyValuePair<string, object?>>
 
     private Task WriteAnswer(HttpContext context, InboundResponse answer)
     {
-        if (context.Features.Get<HttpInboundCall>() is { } call)
+        if (FindCall(context) is { } call)
         {
             call.RouteAnswer = answer;
         }

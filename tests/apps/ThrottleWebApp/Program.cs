@@ -20,6 +20,30 @@ app.MapPost("/greet.Greeter/SayHello", (HttpContext context, Served served) =>
     return Greeter.SayHello(context);
 });
 app.MapGet("/_stats/{name}", (string name, Served served) => served.Report(name));
+
+// An outbound call, as app code makes them: what the app saw (status, body, a header, or the
+// exception's type, its base types and HttpRequestException.StatusCode).
+var outbound = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+app.MapGet("/call", async (string url) =>
+{
+    try
+    {
+        using var response = await outbound.GetAsync(url);
+        string body = await response.Content.ReadAsStringAsync();
+        string? header = response.Headers.TryGetValues("X-Throttled", out var values) ? string.Join(",", values) : null;
+        return Results.Json(new { status = (int)response.StatusCode, body, header });
+    }
+    catch (Exception ex)
+    {
+        return Results.Json(new
+        {
+            exception = ex.GetType().FullName,
+            isHttpRequestException = ex is HttpRequestException,
+            statusCode = (ex as HttpRequestException)?.StatusCode is { } code ? (int)code : 0,
+            message = ex.Message,
+        });
+    }
+});
 app.MapControllers();
 app.Run();
 

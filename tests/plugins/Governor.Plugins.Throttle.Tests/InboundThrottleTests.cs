@@ -117,24 +117,24 @@ public sealed class InboundThrottleTests
     }
 
     [Fact]
-    public void OnRequestAsync_RouteTemplate_MatchesEveryPathOfTheRoute()
+    public void OnRouteMatchedAsync_RouteTemplate_MatchesEveryPathOfTheRoute()
     {
         using var host = new ThrottleHost(Join(RateLimit("rl", 2), Rule("r", "rl", "/orders/{id}")));
 
-        Assert.Equal(1, host.Admitted(1, "GET", "/orders/1", "/orders/{id}"));
-        Assert.Equal(1, host.Admitted(3, "GET", "/orders/2", "orders/{id}"));
+        Assert.Null(host.Routed("GET", "/orders/1", "/orders/{id}"));
+        Assert.Equal(1, Enumerable.Range(2, 3).Count(i => host.Routed("GET", $"/orders/{i}", "orders/{id}") is null));
 
         // Without a matched endpoint the template is unknown, and only path names can apply.
         Assert.Equal(3, host.Admitted(3, "GET", "/orders/3"));
     }
 
     [Fact]
-    public void OnRequestAsync_MethodQualifiedRoute_AppliesToThatMethodOnly()
+    public void OnRouteMatchedAsync_MethodQualifiedRoute_AppliesToThatMethodOnly()
     {
         using var host = new ThrottleHost(Join(RateLimit("rl", 1), Rule("r", "rl", "DELETE:/orders/{id}")));
 
-        Assert.Equal(1, host.Admitted(3, "DELETE", "/orders/1", "/orders/{id}"));
-        Assert.Equal(3, host.Admitted(3, "GET", "/orders/1", "/orders/{id}"));
+        Assert.Equal(1, Enumerable.Range(0, 3).Count(_ => host.Routed("DELETE", "/orders/1", "/orders/{id}") is null));
+        Assert.Equal(3, Enumerable.Range(0, 3).Count(_ => host.Routed("GET", "/orders/1", "/orders/{id}") is null));
     }
 
     [Fact]

@@ -43,17 +43,6 @@ public sealed class RouteStageAndAbandonTests
     }
 
     [Fact]
-    public void OnRouteMatchedAsync_TemplateKnownAtRequestTimeToo_CountedOnce()
-    {
-        using var host = new ThrottleHost(Join(RateLimit("rl", 2), Rule("r", "rl", "/orders/{id}")));
-
-        // A provider that routed before the first stage and still runs the route stage.
-        int admitted = Enumerable.Range(1, 4).Count(i => PipelineDriver.Run(host.Inbound, new FakeInboundCall("GET", $"/orders/{i}", "/orders/{id}", matchedRoute: "/orders/{id}")) is null);
-
-        Assert.Equal(2, admitted);
-    }
-
-    [Fact]
     public void RouteHandler_RouteNamesAddedAndRemoved_SubscribedOnlyWhileTheyExist()
     {
         string paths = Join(RateLimit("rl", 5), Rule("r", "rl", "/orders"));

@@ -253,6 +253,62 @@ public sealed class RouteStageTests : IDisposable
     }
 
     [Fact]
+    public async Task OnRouteMatchedAsync_AppAwaitsBeforeRouting_FoundOnTheThreadThatRoutes()
+    {
+        var handler = new RouteHandler("r", _journal);
+        Subscribe(handler);
+        var app = new ApplicationBuilder(_services);
+        app.Use(next => new InboundMiddleware(next, _runtime).InvokeAsync);
+        app.Use(async (c, next) =>
+        {
+            // Routing then runs in a continuation, after the middleware's synchronous part returned.
+            await Task.Delay(20);
+            await next(c);
+        });
+        app.UseRouting();
+        app.UseEndpoints(e => e.MapGet("/orders/{id:int}", () => "order"));
+
+        await app.Build()(Request("GET", "/orders/8"));
+
+        Assert.Contains("r.route#0 route=/orders/{id:int} state=r", _journal);
+    }
+
+    [Fact]
+    public async Task OnRouteMatchedAsync_CallTableNeighbourhoodFull_RegisteredAsAFeatureAndStillRuns()
+    {
+        Subscribe(new RouteHandler("r", _journal) { Answer = new InboundResponse(429) });
+        var context = Request("GET", "/orders/4");
+        var fillers = new List<(int Slot, HttpInboundCall Call)>();
+        try
+        {
+            // Every slot this context's hash may use is taken by other calls of the same context.
+            while (true)
+            {
+                var filler = new HttpInboundCall();
+                int slot = RouteCallTable.Add(filler, context);
+                if (slot < 0)
+                {
+                    break;
+                }
+
+                fillers.Add((slot, filler));
+            }
+
+            await _app(context);
+        }
+        finally
+        {
+            foreach (var (slot, filler) in fillers)
+            {
+                RouteCallTable.Remove(slot, filler);
+            }
+        }
+
+        Assert.Equal(429, context.Response.StatusCode);
+        Assert.Null(context.Features.Get<HttpInboundCall>());
+    }
+
+    [Fact]
     public async Task RequestAborted_HttpContextToken_IsTheCallsToken()
     {
         using var aborted = new CancellationTokenSource();
