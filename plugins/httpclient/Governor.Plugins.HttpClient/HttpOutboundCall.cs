@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using Governor.Interception;
+
+namespace Governor.Plugins.HttpClient;
+
+/// <summary>
+/// One outbound call as handlers see it. Pooled: the provider rents one per intercepted send and
+/// returns it when the app gets its response, so the common path allocates nothing. Also keeps
+/// the provider's own per-call state (the final result, the listener path's error).
+/// </summary>
+internal sealed class HttpOutboundCall : OutboundCall
+{
+    private HttpRequestMessage? _request;
+    private bool _markedIdempotent;
+
+    public override HttpRequestMessage Request => _request ?? throw new InvalidOperationException("The call is not in use (a handler kept it after its completion callback).");
+
+    /// <summary>The send of the last attempt, when the network answered (returned to the app as is).</summary>
+    public Task<HttpResponseMessage>? ResultTask { get; set; }
+
+    /// <summary>A handler's answer, when one answered the last attempt.</summary>
+    public HttpResponseMessage? Answer { get; set; }
+
+    /// <summary>What the send threw synchronously (the app gets it rethrown).</summary>
+    public Exception? SyncError { get; set; }
+
+    /// <summary>Listener path: the exception the runtime reported for this request.</summary>
+    public Exception? ReportedError { get; set; }
+
+    /// <summary>Listener path: how many handlers ran <see cref="IOutboundHandler.OnRequestAsync"/>.</summary>
+    public int HandlersRan { get; set; }
+
+    /// <summary>Listener path: the handler snapshot the request callbacks ran with.</summary>
+    public IOutboundHandler[] Handlers { get; set; } = Array.Empty<IOutboundHandler>();
+
+    public override bool CanRetry => IsIdempotent() && IsResendable(Request.Content);
+
+    public override void MarkIdempotent() => _markedIdempotent = true;
+
+    public void Begin(HttpRequestMessage request)
+    {
+        _request = request;
+        Context = RequestContext.Current;
+        IsGrpc = IsGrpcContent(request.Content);
+        Attempt = 0;
+        StartTimestamp = Stopwatch.GetTimestamp();
+    }
+
+    public void NextAttempt() => Attempt++;
+
+    public void Reset()
+    {
+        ResetState();
+        _request = null;
+        _markedIdempotent = false;
+        Context = null;
+        IsGrpc = false;
+        Attempt = 0;
+        ResultTask = null;
+        Answer = null;
+        SyncError = null;
+        ReportedError = null;
+        HandlersRan = 0;
+        Handlers = Array.Empty<IOutboundHandler>();
+    }
+
+    /// <summary>Methods that may be sent twice with the same effect (RFC 9110, 9.2.2), or gRPC calls marked idempotent.</summary>
+    private bool IsIdempotent()
+    {
+        var method = Request.Method;
+        if (method == HttpMethod.Get || method == HttpMethod.Head || method == HttpMethod.Put || method == HttpMethod.Delete
+            || method == HttpMethod.Options || method == HttpMethod.Trace)
+        {
+            return true;
+        }
+
+        if (!IsGrpc)
+        {
+            return false;
+        }
+
+        if (_markedIdempotent)
+        {
+            return true;
+        }
+
+        if (Request.Headers.NonValidated.TryGetValues("grpc-idempotent", out var values))
+        {
+            foreach (string value in values)
+            {
+                if (string.Equals(value, "true", StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Bodies the handler chain can serialize again: none, or buffered in memory. A stream or a
+    /// custom content (client streaming) may be consumed by the first send.
+    /// </summary>
+    private static bool IsResendable(HttpContent? content) => content is null or ByteArrayContent or ReadOnlyMemoryContent;
+
+    private static bool IsGrpcContent(HttpContent? content)
+    {
+        // The typed header is stored parsed when the app set it through the property (the usual
+        // way): reading it allocates nothing. "application/grpc", "application/grpc+proto", ...
+        string? mediaType = content?.Headers.ContentType?.MediaType;
+        return mediaType is not null && mediaType.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase)
+            && (mediaType.Length == 16 || mediaType[16] == '+');
+    }
+}
