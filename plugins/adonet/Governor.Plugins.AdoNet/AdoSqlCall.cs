@@ -1,0 +1,158 @@
+using System.Data.Common;
+using System.Diagnostics;
+using Governor.Interception;
+
+namespace Governor.Plugins.AdoNet;
+
+/// <summary>
+/// One command execution as handlers see it. Pooled: rented when an intercepted execution starts
+/// and returned after the handlers saw its outcome (for readers: when the reader is closed or
+/// fails), so the common path allocates nothing. The command text and the connection are taken
+/// when the execution starts: a deferred outcome must describe this execution even if the app
+/// reuses the command meanwhile.
+/// </summary>
+internal sealed class AdoSqlCall : SqlCall
+{
+    private DbCommand? _command;
+    private DbConnection? _connection;
+    private string _text = string.Empty;
+    private string _provider = string.Empty;
+    private SqlExecuteKind _kind;
+    private bool _async;
+
+    public AdoSqlCall()
+    {
+        OnTaskCompleted = () => Runtime?.TaskCompleted(this);
+    }
+
+    public override DbCommand Command => _command ?? throw new InvalidOperationException("The call is not in use (a handler kept it after OnExecuted).");
+
+    public override string CommandText => _text;
+
+    public override string Provider => _provider;
+
+    public override string? DataSource
+    {
+        get
+        {
+            try
+            {
+                return _connection?.DataSource;
+            }
+            catch (Exception)
+            {
+                // A provider's property must not fail a handler (e.g. a disposed connection).
+                return null;
+            }
+        }
+    }
+
+    public override string? Database
+    {
+        get
+        {
+            try
+            {
+                return _connection?.Database;
+            }
+            catch (Exception)
+            {
+                return null;
+            }
+        }
+    }
+
+    public override SqlExecuteKind Kind => _kind;
+
+    public override bool IsAsync => _async;
+
+    public SqlRuntime? Runtime { get; private set; }
+
+    /// <summary>The handler snapshot this execution runs with, and how many saw it.</summary>
+    public ISqlHandler[] Handlers { get; private set; } = Array.Empty<ISqlHandler>();
+
+    public int Ran { get; set; }
+
+    /// <summary>The exception a handler failed the command with.</summary>
+    public Exception? Rejection { get; set; }
+
+    /// <summary>Stopwatch ticks from the start to the execute call's return (for readers: the first result).</summary>
+    public long ExecutedTicks { get; set; }
+
+    /// <summary>The reader whose close or failure ends this execution.</summary>
+    public DbDataReader? Reader { get; set; }
+
+    /// <summary>When the reader was tracked (for the sweeper's age limit).</summary>
+    public long TrackedAt { get; set; }
+
+    /// <summary>The provider's task while an async execution runs.</summary>
+    public Task? Pending { get; set; }
+
+    /// <summary>Reads the reader out of a completed reader task (its type differs per provider).</summary>
+    public Func<Task, DbDataReader?>? ReaderOf { get; set; }
+
+    /// <summary>Runs when <see cref="Pending"/> completes; one delegate per pooled object.</summary>
+    public Action OnTaskCompleted { get; }
+
+    public void Begin(SqlRuntime runtime, DbCommand command, SqlExecuteKind kind, bool isAsync, ISqlHandler[] handlers)
+    {
+        Runtime = runtime;
+        _command = command;
+        _text = command.CommandText ?? string.Empty;
+        _connection = command.Connection;
+        _provider = ProviderNames.Of(command.GetType());
+        _kind = kind;
+        _async = isAsync;
+        Handlers = handlers;
+        Context = RequestContext.Current;
+        StartTimestamp = Stopwatch.GetTimestamp();
+    }
+
+    public void Reset()
+    {
+        ResetState();
+        Runtime = null;
+        _command = null;
+        _connection = null;
+        _text = string.Empty;
+        _provider = string.Empty;
+        Handlers = Array.Empty<ISqlHandler>();
+        Ran = 0;
+        Rejection = null;
+        ExecutedTicks = 0;
+        Reader = null;
+        TrackedAt = 0;
+        Pending = null;
+        ReaderOf = null;
+        Context = null;
+    }
+}
+
+/// <summary>
+/// "Microsoft.Data.Sqlite", "Npgsql", ...: the command type's assembly name, computed once per
+/// type (a tiny copy-on-write cache: apps use one or two command types).
+/// </summary>
+internal static class ProviderNames
+{
+    private static (Type Type, string Name)[] s_known = Array.Empty<(Type, string)>();
+
+    public static string Of(Type type)
+    {
+        var known = Volatile.Read(ref s_known);
+        for (int i = 0; i < known.Length; i++)
+        {
+            if (ReferenceEquals(known[i].Type, type))
+            {
+                return known[i].Name;
+            }
+        }
+
+        string name = type.Assembly.GetName().Name ?? type.Assembly.FullName ?? "?";
+        var grown = new (Type, string)[known.Length + 1];
+        known.CopyTo(grown, 0);
+        grown[^1] = (type, name);
+        // Lost races only recompute a name later.
+        Interlocked.CompareExchange(ref s_known, grown, known);
+        return name;
+    }
+}
