@@ -14,7 +14,7 @@ public static class ContextScenarios
     {
         var results = new List<CaseResult>();
         var probe = AppContext.GetData("Governor.Test.RunInContext") as Func<string, Func<Task>, Task>;
-        Func<Task> flows = () => Flows(self, results);
+        Func<Task> flows = () => Flows(self, label, results);
         if (probe is not null)
         {
             await probe(label, flows);
@@ -28,33 +28,33 @@ public static class ContextScenarios
         Task<CaseResult> detached;
         using (ExecutionContext.SuppressFlow())
         {
-            detached = Task.Run(() => Get(self, "ctx-suppressed"));
+            detached = Task.Run(() => Get(self, $"{label}:ctx-suppressed"));
         }
 
         results.Add(await detached);
 
         // ... and a thread that started with the app.
-        results.Add(await background.Call($"{self}/headers"));
+        results.Add(await background.Call($"{label}:ctx-background", $"{self}/headers"));
         return results;
     }
 
-    private static async Task Flows(string self, List<CaseResult> results)
+    private static async Task Flows(string self, string label, List<CaseResult> results)
     {
-        results.Add(await Get(self, "ctx-await"));
-        results.Add(await Task.Run(() => Get(self, "ctx-taskrun")));
+        results.Add(await Get(self, $"{label}:ctx-await"));
+        results.Add(await Task.Run(() => Get(self, $"{label}:ctx-taskrun")));
         results.Add(await Task.Run(async () =>
         {
             await Task.Yield();
             await Task.Delay(1);
-            return await Get(self, "ctx-taskrun-continuation");
+            return await Get(self, $"{label}:ctx-taskrun-continuation");
         }));
 
         var pooled = new TaskCompletionSource<CaseResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        ThreadPool.QueueUserWorkItem(_ => pooled.SetResult(Get(self, "ctx-threadpool").GetAwaiter().GetResult()));
+        ThreadPool.QueueUserWorkItem(_ => pooled.SetResult(Get(self, $"{label}:ctx-threadpool").GetAwaiter().GetResult()));
         results.Add(await pooled.Task);
 
         var timed = new TaskCompletionSource<CaseResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        using (var timer = new Timer(_ => timed.TrySetResult(Get(self, "ctx-timer").GetAwaiter().GetResult()), null, 20, Timeout.Infinite))
+        using (var timer = new Timer(_ => timed.TrySetResult(Get(self, $"{label}:ctx-timer").GetAwaiter().GetResult()), null, 20, Timeout.Infinite))
         {
             results.Add(await timed.Task);
         }
@@ -66,9 +66,9 @@ public static class ContextScenarios
             using var connection = new SqliteConnection("Data Source=:memory:");
             connection.Open();
             using var command = connection.CreateCommand();
-            command.CommandText = "SELECT 42 /*case:ctx-sql*/";
+            command.CommandText = $"SELECT 42 /*case:{label}:ctx-sql*/";
             object? value = await command.ExecuteScalarAsync();
-            return new CaseResult("ctx-sql", null, Convert.ToString(value), null, null);
+            return new CaseResult($"{label}:ctx-sql", null, Convert.ToString(value), null, null);
         }));
     }
 

@@ -4,46 +4,52 @@ using System.Text.Json;
 /// <summary>Every way the app sends HTTP. Each request carries <c>x-case: &lt;name&gt;</c> so records can be matched.</summary>
 public static class HttpScenarios
 {
-    public static async Task<List<CaseResult>> RunAll(string self, string grpc, IHttpClientFactory factory, TypedClient typed)
+    /// <summary>Headers every request of the current run carries (e.g. <c>x-block</c> for the blocking tests).</summary>
+    private static readonly AsyncLocal<string[]?> s_extra = new();
+
+    public static async Task<List<CaseResult>> RunAll(string self, string grpc, IHttpClientFactory factory, TypedClient typed, string run, bool block)
     {
+        s_extra.Value = block ? new[] { "x-block", "1" } : null;
+        string N(string name) => $"{run}:{name}";
         var results = new List<CaseResult>();
         using (var plain = new HttpClient())
         {
-            results.Add(await Get(plain, "new-httpclient", $"{self}/headers"));
+            results.Add(await Get(plain, N("new-httpclient"), $"{self}/headers"));
         }
 
         using (var withHandler = new HttpClient(new HttpClientHandler()))
         {
-            results.Add(await Get(withHandler, "httpclienthandler", $"{self}/headers"));
+            results.Add(await Get(withHandler, N("httpclienthandler"), $"{self}/headers"));
         }
 
         using (var sockets = new HttpClient(new SocketsHttpHandler()))
         {
-            results.Add(await Get(sockets, "socketshttphandler", $"{self}/headers"));
-            results.Add(SendSync(sockets, "sync-send", $"{self}/headers"));
-            results.Add(await Post(sockets, "post-echo", $"{self}/echo", "ping"));
+            results.Add(await Get(sockets, N("socketshttphandler"), $"{self}/headers"));
+            results.Add(SendSync(sockets, N("sync-send"), $"{self}/headers"));
+            results.Add(await Post(sockets, N("post-echo"), $"{self}/echo", "ping"));
         }
 
-        results.Add(await Get(factory.CreateClient("named"), "factory-named", $"{self}/headers"));
-        results.Add(await typed.Get("factory-typed", $"{self}/headers"));
+        results.Add(await Get(factory.CreateClient("named"), N("factory-named"), $"{self}/headers"));
+        results.Add(await typed.Get(N("factory-typed"), $"{self}/headers"));
         var grpcClient = new GreeterClient(factory.CreateClient("grpc"), grpc);
-        results.Add(await grpcClient.Call("grpc-sayhello", "SayHello", "governor"));
-        results.Add(await grpcClient.Call("grpc-fail", "Fail", "nobody"));
+        results.Add(await grpcClient.Call(N("grpc-sayhello"), "SayHello", "governor"));
+        results.Add(await grpcClient.Call(N("grpc-fail"), "Fail", "nobody"));
         return results;
     }
 
     /// <summary>GET and POST to the counting endpoint, idempotent and plain gRPC calls; then how often the server was hit.</summary>
     public static async Task<List<CaseResult>> Retry(string self, string grpc, IHttpClientFactory factory, string id)
     {
+        string N(string name) => $"{id}:{name}";
         var results = new List<CaseResult>();
         var http = factory.CreateClient("named");
-        results.Add(await Get(http, "retry-get", $"{self}/count/get-{id}"));
-        results.Add(await Post(http, "retry-post", $"{self}/count/post-{id}", "once"));
-        results.Add(await Get(http, "hits-get", $"{self}/hits/get-{id}"));
-        results.Add(await Get(http, "hits-post", $"{self}/hits/post-{id}"));
+        results.Add(await Get(http, N("retry-get"), $"{self}/count/get-{id}"));
+        results.Add(await Post(http, N("retry-post"), $"{self}/count/post-{id}", "once"));
+        results.Add(await Get(http, N("hits-get"), $"{self}/hits/get-{id}"));
+        results.Add(await Get(http, N("hits-post"), $"{self}/hits/post-{id}"));
         var grpcClient = new GreeterClient(factory.CreateClient("grpc"), grpc);
-        results.Add(await grpcClient.Call("retry-grpc-idempotent", "SayHello", "again", idempotent: true));
-        results.Add(await grpcClient.Call("retry-grpc-plain", "SayHello", "once"));
+        results.Add(await grpcClient.Call(N("retry-grpc-idempotent"), "SayHello", "again", idempotent: true));
+        results.Add(await grpcClient.Call(N("retry-grpc-plain"), "SayHello", "once"));
         return results;
     }
 
@@ -53,6 +59,7 @@ public static class HttpScenarios
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, url);
             request.Headers.Add("x-case", name);
+            AddExtra(request);
             using var response = await http.SendAsync(request);
             return await Read(name, response);
         }
@@ -68,6 +75,7 @@ public static class HttpScenarios
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body) };
             request.Headers.Add("x-case", name);
+            AddExtra(request);
             using var response = await http.SendAsync(request);
             return await Read(name, response);
         }
@@ -83,6 +91,7 @@ public static class HttpScenarios
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, url);
             request.Headers.Add("x-case", name);
+            AddExtra(request);
             using var response = http.Send(request);
             using var reader = new StreamReader(response.Content.ReadAsStream());
             string body = reader.ReadToEnd();
@@ -91,6 +100,14 @@ public static class HttpScenarios
         catch (Exception ex)
         {
             return CaseResult.Failed(name, ex);
+        }
+    }
+
+    public static void AddExtra(HttpRequestMessage request)
+    {
+        if (s_extra.Value is { } extra)
+        {
+            request.Headers.TryAddWithoutValidation(extra[0], extra[1]);
         }
     }
 
@@ -143,6 +160,7 @@ public sealed class GreeterClient
             request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
             request.Headers.TryAddWithoutValidation("te", "trailers");
             request.Headers.TryAddWithoutValidation("x-case", name);
+            HttpScenarios.AddExtra(request);
             if (idempotent)
             {
                 request.Headers.TryAddWithoutValidation("grpc-idempotent", "true");

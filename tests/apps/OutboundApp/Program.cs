@@ -37,12 +37,12 @@ app.MapGet("/hits/{key}", (string key) => Results.Text(hits.TryGetValue(key, out
 app.MapGet("/reroute/{**rest}", () => Results.Text("rerouted"));
 
 // ---- The drivers: tests call these and read what the app observed ---------------------------
-app.MapGet("/run/http", async (HttpContext context, IHttpClientFactory factory, TypedClient typed, string grpc) =>
-    Results.Json(await HttpScenarios.RunAll(Self(context), grpc, factory, typed)));
+app.MapGet("/run/http", async (HttpContext context, IHttpClientFactory factory, TypedClient typed, string grpc, string run, bool? block) =>
+    Results.Json(await HttpScenarios.RunAll(Self(context), grpc, factory, typed, run, block == true)));
 app.MapGet("/run/retry", async (HttpContext context, IHttpClientFactory factory, string grpc, string id) =>
     Results.Json(await HttpScenarios.Retry(Self(context), grpc, factory, id)));
-app.MapGet("/run/reroute", async (int port) =>
-    Results.Json(await HttpScenarios.Get(new HttpClient(), "reroute", $"http://127.0.0.1:{port}/reroute/here")));
+app.MapGet("/run/reroute", async (int port, string run) =>
+    Results.Json(new[] { await HttpScenarios.Get(new HttpClient(), $"{run}:reroute", $"http://127.0.0.1:{port}/reroute/here") }));
 app.MapGet("/run/context", async (HttpContext context, string label) =>
     Results.Json(await ContextScenarios.Run(Self(context), label, background)));
 app.MapGet("/run/sql", async (string? pg, string? only) =>
@@ -76,26 +76,26 @@ public sealed class TypedClient
 /// <summary>A worker started with the app, before any request: its calls run outside every request.</summary>
 public sealed class BackgroundCaller
 {
-    private readonly BlockingCollection<(string Url, TaskCompletionSource<CaseResult> Done)> _work = new();
+    private readonly BlockingCollection<(string Name, string Url, TaskCompletionSource<CaseResult> Done)> _work = new();
 
     public void Start()
     {
         var thread = new Thread(() =>
         {
             using var http = new HttpClient();
-            foreach (var (url, done) in _work.GetConsumingEnumerable())
+            foreach (var (name, url, done) in _work.GetConsumingEnumerable())
             {
-                done.SetResult(HttpScenarios.Get(http, "ctx-background", url).GetAwaiter().GetResult());
+                done.SetResult(HttpScenarios.Get(http, name, url).GetAwaiter().GetResult());
             }
         })
         { IsBackground = true, Name = "background caller" };
         thread.Start();
     }
 
-    public Task<CaseResult> Call(string url)
+    public Task<CaseResult> Call(string name, string url)
     {
         var done = new TaskCompletionSource<CaseResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _work.Add((url, done));
+        _work.Add((name, url, done));
         return done.Task;
     }
 }

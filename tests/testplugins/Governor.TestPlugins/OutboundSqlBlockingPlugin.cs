@@ -5,18 +5,20 @@ namespace Governor.TestPlugins;
 
 /// <summary>
 /// Acts on outbound calls and SQL commands, as governance plugins would:
-/// answers outbound calls whose path starts with one of <c>path</c> (a list) — plain HTTP with
+/// answers outbound calls that carry the request header <c>header</c> or whose path starts with
+/// one of <c>path</c> (a list) — plain HTTP with
 /// <c>status</c> (418) and <c>body</c>, gRPC calls trailers-only with <c>grpcStatus</c> (14) and
 /// <c>grpcMessage</c>; sends calls whose path starts with <c>reroutePath</c> to port
 /// <c>reroutePort</c> on the same host instead; asks for a retry after the first attempt of calls
-/// whose path starts with <c>retryPath</c>; fails SQL commands whose text contains
+/// whose path starts with one of <c>retryPath</c> (a list); fails SQL commands whose text contains
 /// <c>sqlPattern</c> with a <see cref="DbException"/> (<see cref="TestSqlBlockedException"/>).
 /// </summary>
 public sealed class OutboundSqlBlockingPlugin : IGovernorPlugin, IOutboundHandler, ISqlHandler
 {
     private readonly List<IDisposable> _subscriptions = new();
     private IReadOnlyList<string> _paths = Array.Empty<string>();
-    private string? _retryPath;
+    private IReadOnlyList<string> _retryPaths = Array.Empty<string>();
+    private string? _header;
     private string? _reroutePath;
     private int _reroutePort;
     private string? _sqlPattern;
@@ -29,7 +31,8 @@ public sealed class OutboundSqlBlockingPlugin : IGovernorPlugin, IOutboundHandle
     {
         var s = context.Settings;
         _paths = s.GetList("path");
-        _retryPath = s.GetString("retryPath");
+        _retryPaths = s.GetList("retryPath");
+        _header = s.GetString("header");
         _reroutePath = s.GetString("reroutePath");
         _reroutePort = s.GetInt("reroutePort", 0, 0, 65535);
         _sqlPattern = s.GetString("sqlPattern");
@@ -59,23 +62,40 @@ public sealed class OutboundSqlBlockingPlugin : IGovernorPlugin, IOutboundHandle
             request.RequestUri = new UriBuilder(uri) { Port = _reroutePort }.Uri;
         }
 
+        bool block = _header is not null && request.Headers.Contains(_header);
         foreach (string prefix in _paths)
+        {
+            block |= path.StartsWith(prefix, StringComparison.Ordinal);
+        }
+
+        if (!block)
+        {
+            return default;
+        }
+
+        return new ValueTask<HttpResponseMessage?>(call.IsGrpc
+            ? SyntheticResponses.GrpcTrailersOnly(request, _grpcStatus, _grpcMessage)
+            : SyntheticResponses.Http(request, _status, _body, new[] { new KeyValuePair<string, string>("x-blocked-by", "governor-test") }));
+    }
+
+    public OutboundDecision OnCompleted(OutboundCall call, in OutboundOutcome outcome)
+    {
+        if (call.Attempt != 0)
+        {
+            return OutboundDecision.None;
+        }
+
+        string path = call.Request.RequestUri?.AbsolutePath ?? string.Empty;
+        foreach (string prefix in _retryPaths)
         {
             if (path.StartsWith(prefix, StringComparison.Ordinal))
             {
-                return new ValueTask<HttpResponseMessage?>(call.IsGrpc
-                    ? SyntheticResponses.GrpcTrailersOnly(request, _grpcStatus, _grpcMessage)
-                    : SyntheticResponses.Http(request, _status, _body, new[] { new KeyValuePair<string, string>("x-blocked-by", "governor-test") }));
+                return OutboundDecision.Retry;
             }
         }
 
-        return default;
+        return OutboundDecision.None;
     }
-
-    public OutboundDecision OnCompleted(OutboundCall call, in OutboundOutcome outcome) =>
-        _retryPath is not null && call.Attempt == 0 && (call.Request.RequestUri?.AbsolutePath ?? string.Empty).StartsWith(_retryPath, StringComparison.Ordinal)
-            ? OutboundDecision.Retry
-            : OutboundDecision.None;
 
     public Exception? OnExecuting(SqlCall call) =>
         _sqlPattern is not null && call.CommandText.Contains(_sqlPattern, StringComparison.Ordinal)
