@@ -14,6 +14,11 @@ namespace Governor.Patching.Native;
 internal static unsafe class JitHook
 {
     private const int RingSize = 1024;
+
+    // Which threads are inside the hook: a compilation on the thread that patches (an assembly
+    // load raised while the JIT compiles one of the app's methods runs a plugin's patching code on
+    // that thread) cannot finish before the patch does, and is not waited for.
+    private const int InFlightSlots = 64;
     private const int CorJitSkipped = unchecked((int)0x80000004);
 
     // ".NET Tiered Com": the runtime's tiering worker thread, as truncated by the kernel (15 chars).
@@ -22,6 +27,8 @@ internal static unsafe class JitHook
 
     private static delegate* unmanaged<nint, nint, nint, uint, byte**, uint*, int> s_compileMethod;
     private static delegate* unmanaged<int, nint, nint, nint, nint, int> s_prctl;
+    private static delegate* unmanaged<nint> s_pthreadSelf;
+    private static nint* s_inFlightThreads;
     private static nint* s_ringMethods;
     private static nint* s_ringCodes;
     private static int s_inFlight;
@@ -52,9 +59,10 @@ internal static unsafe class JitHook
 
         if (!NativeLibrary.TryGetExport(jitLibrary, "getJit", out nint getJit)
             || !NativeLibrary.TryLoad("libc.so.6", out nint libc)
-            || !NativeLibrary.TryGetExport(libc, "prctl", out nint prctl))
+            || !NativeLibrary.TryGetExport(libc, "prctl", out nint prctl)
+            || !NativeLibrary.TryGetExport(libc, "pthread_self", out nint pthreadSelf))
         {
-            return "the JIT or libc lacks an expected export (getJit, prctl)";
+            return "the JIT or libc lacks an expected export (getJit, prctl, pthread_self)";
         }
 
         nint jit = ((delegate* unmanaged<nint>)getJit)();
@@ -66,6 +74,8 @@ internal static unsafe class JitHook
         nint* vtable = *(nint**)jit;
         s_loopTierUpIsOptimized = LoopTierUpIsOptimized();
         s_prctl = (delegate* unmanaged<int, nint, nint, nint, nint, int>)prctl;
+        s_pthreadSelf = (delegate* unmanaged<nint>)pthreadSelf;
+        s_inFlightThreads = (nint*)NativeMemory.AllocZeroed(InFlightSlots, (nuint)sizeof(nint));
         s_ringMethods = (nint*)NativeMemory.AllocZeroed(RingSize, (nuint)sizeof(nint));
         s_ringCodes = (nint*)NativeMemory.AllocZeroed(RingSize, (nuint)sizeof(nint));
         TargetTable.Initialize();
@@ -118,11 +128,15 @@ internal static unsafe class JitHook
         return bestAge != int.MaxValue;
     }
 
-    /// <summary>Waits (bounded) until no compilation that may have missed a new registration is inside the hook.</summary>
+    /// <summary>
+    /// Waits (bounded) until no compilation that may have missed a new registration is inside the
+    /// hook. Compilations in flight on the calling thread are not waited for: they are suspended
+    /// below the caller and can only finish after it returns.
+    /// </summary>
     public static bool WaitForInFlight(TimeSpan timeout)
     {
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
-        while (Volatile.Read(ref s_inFlight) != 0)
+        while (Volatile.Read(ref s_inFlight) - InFlightOnThisThread() > 0)
         {
             if (Environment.TickCount64 > deadline)
             {
@@ -133,6 +147,52 @@ internal static unsafe class JitHook
         }
 
         return true;
+    }
+
+    /// <summary>Compilations inside the hook on the calling thread (nested when compiling loads code that compiles).</summary>
+    private static int InFlightOnThisThread()
+    {
+        if (s_inFlightThreads == null)
+        {
+            return 0;
+        }
+
+        nint self = s_pthreadSelf();
+        int count = 0;
+        for (int i = 0; i < InFlightSlots; i++)
+        {
+            if (Volatile.Read(ref s_inFlightThreads[i]) == self)
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
+
+    /// <summary>Records the calling thread as compiling; -1 when every slot is taken (then it counts as another thread's).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int ClaimSlot()
+    {
+        nint self = s_pthreadSelf();
+        for (int i = 0; i < InFlightSlots; i++)
+        {
+            if (Volatile.Read(ref s_inFlightThreads[i]) == 0 && Interlocked.CompareExchange(ref s_inFlightThreads[i], self, 0) == 0)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ReleaseSlot(int slot)
+    {
+        if (slot >= 0)
+        {
+            Volatile.Write(ref s_inFlightThreads[slot], 0);
+        }
     }
 
     private static void WarmUp()
@@ -165,6 +225,7 @@ internal static unsafe class JitHook
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int CompileMethod(nint jit, nint jitInfo, nint methodInfo, uint flags, byte** nativeEntry, uint* nativeSize)
     {
+        int slot = ClaimSlot();
         Interlocked.Increment(ref s_inFlight);
 
         // CORINFO_METHOD_INFO starts with the method handle.
@@ -174,6 +235,7 @@ internal static unsafe class JitHook
         {
             Interlocked.Increment(ref target->DeclinedTierUps);
             Interlocked.Decrement(ref s_inFlight);
+            ReleaseSlot(slot);
             return CorJitSkipped;
         }
 
@@ -191,6 +253,7 @@ internal static unsafe class JitHook
         }
 
         Interlocked.Decrement(ref s_inFlight);
+        ReleaseSlot(slot);
         return result;
     }
 

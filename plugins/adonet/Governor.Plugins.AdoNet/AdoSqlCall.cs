@@ -99,13 +99,27 @@ internal sealed class AdoSqlCall : SqlCall
         Runtime = runtime;
         _command = command;
         _text = command.CommandText ?? string.Empty;
-        _connection = command.Connection;
-        _provider = ProviderNames.Of(command.GetType());
+        var facts = CommandTypes.Of(command.GetType());
+        _provider = facts.Provider;
+        _connection = facts.ConnectionHidden ? null : ConnectionOf(command, facts);
         _kind = kind;
         _async = isAsync;
         Handlers = handlers;
         Context = RequestContext.Current;
         StartTimestamp = Stopwatch.GetTimestamp();
+    }
+
+    private static DbConnection? ConnectionOf(DbCommand command, CommandTypes facts)
+    {
+        try
+        {
+            return command.Connection;
+        }
+        catch (Exception)
+        {
+            facts.ConnectionHidden = true;
+            return null;
+        }
     }
 
     public void Reset()
@@ -129,30 +143,46 @@ internal sealed class AdoSqlCall : SqlCall
 }
 
 /// <summary>
-/// "Microsoft.Data.Sqlite", "Npgsql", ...: the command type's assembly name, computed once per
-/// type (a tiny copy-on-write cache: apps use one or two command types).
+/// What the pipeline needs to know per command type, computed once (a tiny copy-on-write cache:
+/// apps use one or two command types): the provider name — the command type's assembly name,
+/// "Microsoft.Data.Sqlite", "Npgsql", ... — and whether the type refuses access to its
+/// connection (commands created from a DbDataSource, e.g. NpgsqlDataSource.CreateCommand, throw
+/// NotSupportedException: they get their connection only when they execute).
 /// </summary>
-internal static class ProviderNames
+internal sealed class CommandTypes
 {
-    private static (Type Type, string Name)[] s_known = Array.Empty<(Type, string)>();
+    private static CommandTypes[] s_known = Array.Empty<CommandTypes>();
 
-    public static string Of(Type type)
+    private CommandTypes(Type type, string provider)
+    {
+        Type = type;
+        Provider = provider;
+    }
+
+    public Type Type { get; }
+
+    public string Provider { get; }
+
+    /// <summary>Set once the type threw for its connection: it is not asked again (an exception per command would be costly).</summary>
+    public bool ConnectionHidden { get; set; }
+
+    public static CommandTypes Of(Type type)
     {
         var known = Volatile.Read(ref s_known);
         for (int i = 0; i < known.Length; i++)
         {
             if (ReferenceEquals(known[i].Type, type))
             {
-                return known[i].Name;
+                return known[i];
             }
         }
 
-        string name = type.Assembly.GetName().Name ?? type.Assembly.FullName ?? "?";
-        var grown = new (Type, string)[known.Length + 1];
+        var facts = new CommandTypes(type, type.Assembly.GetName().Name ?? type.Assembly.FullName ?? "?");
+        var grown = new CommandTypes[known.Length + 1];
         known.CopyTo(grown, 0);
-        grown[^1] = (type, name);
-        // Lost races only recompute a name later.
+        grown[^1] = facts;
+        // A lost race only computes the facts of a type once more.
         Interlocked.CompareExchange(ref s_known, grown, known);
-        return name;
+        return facts;
     }
 }

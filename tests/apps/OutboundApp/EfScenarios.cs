@@ -4,7 +4,7 @@ using Microsoft.EntityFrameworkCore;
 /// <summary>EF Core on SQLite: queries (tagged) and SaveChanges, sync and async.</summary>
 public static class EfScenarios
 {
-    public static async Task Run(List<SqlResult> results, string connectionString)
+    public static async Task Run(List<SqlResult> results, string connectionString, string run)
     {
         using (var setup = new ShopContext(connectionString))
         {
@@ -12,11 +12,11 @@ public static class EfScenarios
             setup.Database.EnsureCreated();
         }
 
-        results.Add(Save("ef-save-sync", connectionString, db => db.SyncItems.Add(new SyncItem { Name = "one" }), async: false).GetAwaiter().GetResult());
-        results.Add(await Save("ef-save-async", connectionString, db => db.AsyncItems.Add(new AsyncItem { Name = "two" }), async: true));
+        results.Add(Save($"{run}:ef-save-sync", connectionString, db => db.SyncItems.Add(new SyncItem { Name = "one" }), async: false).GetAwaiter().GetResult());
+        results.Add(await Save($"{run}:ef-save-async", connectionString, db => db.AsyncItems.Add(new AsyncItem { Name = "two" }), async: true));
         using var context = new ShopContext(connectionString);
-        results.Add(Query("ef-query-sync", () => string.Join(",", context.SyncItems.TagWith("case:ef-query-sync").Select(i => i.Name).ToList())));
-        results.Add(await QueryAsync("ef-query-async", async () => string.Join(",", await context.AsyncItems.TagWith("case:ef-query-async").Select(i => i.Name).ToListAsync())));
+        results.Add(Query($"{run}:ef-query-sync", () => string.Join(",", context.SyncItems.TagWith($"case:{run}:ef-query-sync").Select(i => i.Name).ToList())));
+        results.Add(await QueryAsync($"{run}:ef-query-async", async () => string.Join(",", await context.AsyncItems.TagWith($"case:{run}:ef-query-async").Select(i => i.Name).ToListAsync())));
     }
 
     private static async Task<SqlResult> Save(string name, string connectionString, Action<ShopContext> change, bool async)

@@ -9,6 +9,19 @@ builder.Services.AddHttpClient<TypedClient>();
 builder.Services.AddHttpClient("grpc").ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler());
 var app = builder.Build();
 
+app.Use(async (context, next) =>
+{
+    try
+    {
+        await next();
+    }
+    catch (Exception ex)
+    {
+        context.Response.StatusCode = 500;
+        await context.Response.WriteAsync(ex.ToString());
+    }
+});
+
 var hits = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
 var background = new BackgroundCaller();
 
@@ -45,12 +58,12 @@ app.MapGet("/run/reroute", async (int port, string run) =>
     Results.Json(new[] { await HttpScenarios.Get(new HttpClient(), $"{run}:reroute", $"http://127.0.0.1:{port}/reroute/here") }));
 app.MapGet("/run/context", async (HttpContext context, string label) =>
     Results.Json(await ContextScenarios.Run(Self(context), label, background)));
-app.MapGet("/run/sql", async (string? pg, string? only) =>
-    Results.Json(await SqlScenarios.RunAll(pg, only)));
-app.MapGet("/run/sql-block", async (string? pg) =>
-    Results.Json(await SqlScenarios.Blocked(pg)));
-app.MapGet("/run/sql-reader-errors", async (string? pg) =>
-    Results.Json(await SqlScenarios.ReaderErrors(pg)));
+app.MapGet("/run/sql", async (string? pg, string? only, string run) =>
+    Results.Json(await SqlScenarios.RunAll(pg, only, run)));
+app.MapGet("/run/sql-block", async (string? pg, string run) =>
+    Results.Json(await SqlScenarios.Blocked(pg, run)));
+app.MapGet("/run/sql-reader-errors", async (string? pg, string run) =>
+    Results.Json(await SqlScenarios.ReaderErrors(pg, run)));
 
 background.Start();
 app.Run();

@@ -23,17 +23,17 @@ public static class SqlScenarios
 
     public static string Sqlite => $"Data Source={s_sqliteFile}";
 
-    public static async Task<List<SqlResult>> RunAll(string? pg, string? only)
+    public static async Task<List<SqlResult>> RunAll(string? pg, string? only, string run)
     {
         var results = new List<SqlResult>();
         if (only is null or "sqlite")
         {
             using var sqlite = new SqliteConnection(Sqlite);
             sqlite.Open();
-            await Ado(results, "sqlite", sqlite, () => new SqliteCommand { Connection = sqlite });
-            await Dapper(results, "sqlite", sqlite);
+            await Ado(results, $"{run}:sqlite", sqlite, () => new SqliteCommand { Connection = sqlite });
+            await Dapper(results, $"{run}:sqlite", sqlite);
 #if NET10_0_OR_GREATER
-            await EfScenarios.Run(results, Sqlite);
+            await EfScenarios.Run(results, Sqlite, run);
 #endif
         }
 
@@ -41,12 +41,12 @@ public static class SqlScenarios
         {
             using var npgsql = new NpgsqlConnection(pg);
             npgsql.Open();
-            await Ado(results, "pg", npgsql, () => new NpgsqlCommand { Connection = npgsql });
-            await Dapper(results, "pg", npgsql);
+            await Ado(results, $"{run}:pg", npgsql, () => new NpgsqlCommand { Connection = npgsql });
+            await Dapper(results, $"{run}:pg", npgsql);
             await using var source = NpgsqlDataSource.Create(pg);
-            await using (var command = source.CreateCommand("SELECT 7 /*case:ado-pg-datasource-scalar*/"))
+            await using (var command = source.CreateCommand($"SELECT 7 /*case:ado-{run}:pg-datasource-scalar*/"))
             {
-                results.Add(await Run("ado-pg-datasource-scalar", async () => Convert.ToString(await command.ExecuteScalarAsync())));
+                results.Add(await Run($"ado-{run}:pg-datasource-scalar", async () => Convert.ToString(await command.ExecuteScalarAsync())));
             }
         }
 
@@ -54,32 +54,32 @@ public static class SqlScenarios
     }
 
     /// <summary>Commands a blocking handler fails: the app must get a DbException, never thrown synchronously by an async call, and the database must not run them.</summary>
-    public static async Task<List<SqlResult>> Blocked(string? pg)
+    public static async Task<List<SqlResult>> Blocked(string? pg, string run)
     {
         var results = new List<SqlResult>();
         using var sqlite = new SqliteConnection(Sqlite);
         sqlite.Open();
-        await BlockedCases(results, "sqlite", sqlite, () => new SqliteCommand { Connection = sqlite });
+        await BlockedCases(results, $"{run}:sqlite", sqlite, () => new SqliteCommand { Connection = sqlite });
         if (pg is not null)
         {
             using var npgsql = new NpgsqlConnection(pg);
             npgsql.Open();
-            await BlockedCases(results, "pg", npgsql, () => new NpgsqlCommand { Connection = npgsql });
+            await BlockedCases(results, $"{run}:pg", npgsql, () => new NpgsqlCommand { Connection = npgsql });
         }
 
         return results;
     }
 
     /// <summary>Errors the providers report while the app reads: SQLite in Read, PostgreSQL in NextResult.</summary>
-    public static async Task<List<SqlResult>> ReaderErrors(string? pg)
+    public static async Task<List<SqlResult>> ReaderErrors(string? pg, string run)
     {
         var results = new List<SqlResult>();
         using var sqlite = new SqliteConnection(Sqlite);
         sqlite.Open();
         using (var command = sqlite.CreateCommand())
         {
-            command.CommandText = "SELECT 1 UNION ALL SELECT abs(-9223372036854775808) /*case:reader-error-sqlite*/";
-            results.Add(await Run("reader-error-sqlite", () =>
+            command.CommandText = $"SELECT 1 UNION ALL SELECT abs(-9223372036854775808) /*case:{run}:reader-error-sqlite*/";
+            results.Add(await Run($"{run}:reader-error-sqlite", () =>
             {
                 using var reader = command.ExecuteReader();
                 int rows = 0;
@@ -96,8 +96,8 @@ public static class SqlScenarios
         {
             using var npgsql = new NpgsqlConnection(pg);
             npgsql.Open();
-            using var command = new NpgsqlCommand("SELECT 1 /*case:reader-error-pg*/; SELECT 1/0", npgsql);
-            results.Add(await Run("reader-error-pg", async () =>
+            using var command = new NpgsqlCommand($"SELECT 1 /*case:{run}:reader-error-pg*/; SELECT 1/0", npgsql);
+            results.Add(await Run($"{run}:reader-error-pg", async () =>
             {
                 await using var reader = await command.ExecuteReaderAsync();
                 int results = 0;

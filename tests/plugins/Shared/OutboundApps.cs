@@ -19,7 +19,7 @@ public sealed class OutboundAppsFixture : IDisposable
 
     private readonly Dictionary<string, OutboundApp> _apps = new(StringComparer.Ordinal);
     private readonly Lazy<GrpcJsPeer> _grpc = new(GrpcJsPeer.StartServer);
-    private readonly Lazy<PostgresServer> _postgres = new(() => PostgresServer.Start(new PostgresServerOptions { PgStatStatements = false }));
+    private readonly Lazy<PostgresServer> _postgres = new(() => PostgresServer.Start(new PostgresServerOptions { PgStatStatements = false, LogStatements = true }));
 
     public OutboundAppsFixture()
     {
@@ -144,11 +144,22 @@ public sealed class OutboundApp : IDisposable
     /// <summary>GETs a driver endpoint and returns the app's JSON result array.</summary>
     public async Task<List<JsonElement>> Run(string pathAndQuery)
     {
-        using var response = await s_http.GetAsync(BaseAddress + pathAndQuery);
+        HttpResponseMessage response;
+        try
+        {
+            response = await s_http.GetAsync(BaseAddress + pathAndQuery);
+        }
+        catch (HttpRequestException ex)
+        {
+            string exit = Process.HasExited ? $"exited with {Process.ExitCode}" : "still running";
+            throw new InvalidOperationException($"{pathAndQuery} failed ({ex.Message}); the app {exit}. Output:\n{Process.Output}", ex);
+        }
+
+        using var _ = response;
         string body = await response.Content.ReadAsStringAsync();
         if (!response.IsSuccessStatusCode)
         {
-            throw new InvalidOperationException($"{pathAndQuery} answered {(int)response.StatusCode}: {body}\nApp output:\n{Process.Output}");
+            throw new InvalidOperationException($"{pathAndQuery} answered {(int)response.StatusCode}: {body}\nApp output:\n{Process.Output}\nAgent log:\n{AgentLog()}");
         }
 
         using var json = JsonDocument.Parse(body);
@@ -183,9 +194,12 @@ public sealed class OutboundApp : IDisposable
     public List<JsonElement> OutboundRecords(string caseName, int count = 1) =>
         WaitForRecords(r => r.GetProperty("kind").GetString() == "outbound" && r.GetProperty("headers").GetProperty("x-case").GetString() == caseName, count);
 
-    /// <summary>SQL records whose text contains <paramref name="marker"/>.</summary>
-    public List<JsonElement> SqlRecords(string marker, int count = 1) =>
-        WaitForRecords(r => r.GetProperty("kind").GetString() == "sql" && r.GetProperty("text").GetString()!.Contains(marker, StringComparison.Ordinal), count);
+    /// <summary>SQL records of the case <paramref name="name"/> (text marker <c>/*case:NAME*/</c>, <c>/*case:NAME blockme*/</c> or EF Core's <c>-- case:NAME</c> tag).</summary>
+    public List<JsonElement> SqlRecords(string name, int count = 1) =>
+        SqlRecordsWhere(text => text.Contains($"case:{name}*/", StringComparison.Ordinal) || text.Contains($"case:{name} ", StringComparison.Ordinal) || text.Contains($"-- case:{name}\n", StringComparison.Ordinal), count);
+
+    public List<JsonElement> SqlRecordsWhere(Func<string, bool> text, int count = 1) =>
+        WaitForRecords(r => r.GetProperty("kind").GetString() == "sql" && text(r.GetProperty("text").GetString()!), count);
 
     public List<JsonElement> Records()
     {
@@ -207,6 +221,20 @@ public sealed class OutboundApp : IDisposable
         }
 
         return list;
+    }
+
+    /// <summary>The agent's log of this process.</summary>
+    public string AgentLog()
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (string file in Directory.EnumerateFiles(Home.LogDirectory, $"*-{Process.Id}-*.log"))
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            text.Append(reader.ReadToEnd());
+        }
+
+        return text.ToString();
     }
 
     /// <summary>The status detail of a plugin in this process.</summary>
