@@ -216,6 +216,7 @@ public sealed class PostgresServer : IDisposable
 
     public void Dispose()
     {
+        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         if (_running)
         {
             _running = false;
@@ -224,6 +225,8 @@ public sealed class PostgresServer : IDisposable
 
         _dir.Dispose();
     }
+
+    private void OnProcessExit(object? sender, EventArgs e) => Dispose();
 
     public static string QuoteLiteral(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
 
@@ -279,6 +282,10 @@ public sealed class PostgresServer : IDisposable
         }
 
         _running = true;
+
+        // pg_ctl daemonizes the server: should the test host end without disposing (a crash, a
+        // killed run), stop it on the way out rather than leave a server behind.
+        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
         if (!string.Equals(Database, "postgres", StringComparison.Ordinal))
         {
             CreateDatabase(Database);

@@ -15,6 +15,7 @@ public sealed class HandlerPipeline<THandler>
     private Entry[] _entries = Array.Empty<Entry>();
     private THandler[] _handlers = Array.Empty<THandler>();
     private string? _provider;
+    private bool _measuresDuration;
 
     public HandlerPipeline(string name)
     {
@@ -28,6 +29,12 @@ public sealed class HandlerPipeline<THandler>
     public THandler[] Handlers => Volatile.Read(ref _handlers);
 
     public bool HasHandlers => Volatile.Read(ref _handlers).Length != 0;
+
+    /// <summary>
+    /// True when a subscribed handler wants durations. Providers skip the clock otherwise: a
+    /// clock read costs tens of nanoseconds on some virtual machines, per call, twice.
+    /// </summary>
+    public bool MeasuresDuration => Volatile.Read(ref _measuresDuration);
 
     /// <summary>The plugin that feeds this pipeline, or null when nothing intercepts this point.</summary>
     public string? Provider => Volatile.Read(ref _provider);
@@ -45,9 +52,10 @@ public sealed class HandlerPipeline<THandler>
     /// <summary>
     /// Adds a handler. Lower <paramref name="order"/> runs first on the way in and last on
     /// completion. Documented orders: lossless -100, gray 0, throttle 100, sqlguard 100.
-    /// Dispose the result to unsubscribe.
+    /// Dispose the result to unsubscribe. Pass <paramref name="measuresDuration"/> false when the
+    /// handler never reads the outcome's duration (it is then 0 unless another handler wants it).
     /// </summary>
-    public IDisposable Subscribe(THandler handler, int order, string owner)
+    public IDisposable Subscribe(THandler handler, int order, string owner, bool measuresDuration = true)
     {
         ArgumentNullException.ThrowIfNull(handler);
         lock (_gate)
@@ -57,7 +65,7 @@ public sealed class HandlerPipeline<THandler>
                 throw new InvalidOperationException($"The {Name} pipeline already has {MaxHandlers} handlers; '{owner}' cannot subscribe.");
             }
 
-            var entry = new Entry(handler, order, owner, _entries.Length == 0 ? 0 : _entries.Max(e => e.Sequence) + 1);
+            var entry = new Entry(handler, order, owner, _entries.Length == 0 ? 0 : _entries.Max(e => e.Sequence) + 1, measuresDuration);
             Publish(_entries.Append(entry));
             return new Subscription(this, entry);
         }
@@ -78,10 +86,11 @@ public sealed class HandlerPipeline<THandler>
     {
         var sorted = entries.OrderBy(e => e.Order).ThenBy(e => e.Sequence).ToArray();
         Volatile.Write(ref _entries, sorted);
+        Volatile.Write(ref _measuresDuration, sorted.Any(e => e.MeasuresDuration));
         Volatile.Write(ref _handlers, sorted.Select(e => e.Handler).ToArray());
     }
 
-    private sealed record Entry(THandler Handler, int Order, string Owner, int Sequence);
+    private sealed record Entry(THandler Handler, int Order, string Owner, int Sequence, bool MeasuresDuration);
 
     private sealed class Subscription : IDisposable
     {

@@ -29,6 +29,10 @@ internal sealed class GovernorEventSource : EventSource
     {
     }
 
+    // [NonEvent]: EventSource treats every public void method as an event and numbers it
+    // implicitly; without this, Attach would take ID 1 and the whole source would fail to enable
+    // ("Event Status has ID 1 which is already in use"), so no listener ever got a status.
+    [NonEvent]
     public void Attach(StatusHub hub, Func<(int Started, int Failed, int Total)> pluginCounts)
     {
         _hub = hub;

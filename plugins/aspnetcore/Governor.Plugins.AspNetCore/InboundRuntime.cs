@@ -1,0 +1,73 @@
+using Governor.Interception;
+
+namespace Governor.Plugins.AspNetCore;
+
+/// <summary>
+/// What the middleware and the host wiring share with the plugin: the pipeline, the host
+/// lifecycle, the on/off switch and the fail-open log. Lives as long as the process, because the
+/// middleware stays in the app's pipeline after the plugin stops (it then passes through).
+/// BCL and contract types only: created in <see cref="AspNetCorePlugin.Start"/> of console apps too.
+/// </summary>
+internal sealed class InboundRuntime
+{
+    private readonly LogRateLimiter _failures = new(TimeSpan.FromSeconds(10));
+    private IGovernorLogger _log;
+    private volatile bool _active;
+    private int _hostsSeen;
+
+    public InboundRuntime(InterceptionHub hub, IGovernorLogger log, TimeProvider? time = null)
+    {
+        Pipeline = hub.Inbound;
+        Host = hub.Host;
+        _log = log;
+        Time = time ?? TimeProvider.System;
+    }
+
+    /// <summary>
+    /// The clock for request durations (<see cref="TimeProvider.System"/>: Stopwatch ticks). A
+    /// seam for tests and for the benchmark that separates the pipeline's own cost from the two
+    /// clock reads, which dominate where clock_gettime is not served by the vDSO (some VMs).
+    /// </summary>
+    public TimeProvider Time { get; }
+
+    public HandlerPipeline<IInboundHandler> Pipeline { get; }
+
+    public HostLifecycle Host { get; }
+
+    public IGovernorLogger Log => _log;
+
+    /// <summary>Pooled call objects, shared by every web host of the process.</summary>
+    public CallPool Calls { get; } = new(Math.Max(16, Environment.ProcessorCount * 8));
+
+    /// <summary>False while the plugin is stopped: the middleware passes everything through.</summary>
+    public bool IsActive => _active;
+
+    public int HostsSeen => Volatile.Read(ref _hostsSeen);
+
+    /// <summary>The last text given to the plugin's status detail.</summary>
+    public string Detail { get; set; } = "no web host seen";
+
+    public void Activate(IGovernorLogger log)
+    {
+        _log = log;
+        _active = true;
+    }
+
+    public void Deactivate() => _active = false;
+
+    /// <summary>Counts web hosts that ran the bootstrap; returns the new count.</summary>
+    public int HostSeen() => Interlocked.Increment(ref _hostsSeen);
+
+    /// <summary>
+    /// Logs a failure of Governor code (a handler, a callback, the wiring), at most once per 10 s
+    /// with the count of those held back, so a handler failing on every request cannot flood the log.
+    /// The request it happened in goes on (fail-open).
+    /// </summary>
+    public void ReportFailure(Exception exception, string what, object? who)
+    {
+        if (_failures.TryAcquire(out long suppressed))
+        {
+            _log.Error(exception, "Inbound {What} failed in {Who}; the request goes on (fail-open). {Suppressed} similar failure(s) not logged since the last one", what, who?.GetType().FullName ?? "aspnetcore", suppressed);
+        }
+    }
+}
