@@ -54,6 +54,7 @@ public sealed class GrpcJsPeer : IDisposable
         using var gate = CrossProcessLock.Acquire(Path.Combine(RepoPaths.TestApps, ".grpc-peer.lock"), TimeSpan.FromMinutes(5));
         if (!System.IO.Directory.Exists(Path.Combine(dir, "node_modules", "@grpc", "grpc-js")))
         {
+            // .ci/run does this too; here so that 'dotnet test Agent.sln' alone works on a fresh clone.
             var (code, output) = TestApps.Run("npm", "ci --no-audit --no-fund --loglevel=error", TimeSpan.FromMinutes(5), dir);
             if (code != 0)
             {

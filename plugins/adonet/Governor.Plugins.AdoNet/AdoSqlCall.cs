@@ -82,7 +82,7 @@ internal sealed class AdoSqlCall : SqlCall
     /// <summary>The reader whose close or failure ends this execution.</summary>
     public DbDataReader? Reader { get; set; }
 
-    /// <summary>When the reader was tracked (for the sweeper's age limit).</summary>
+    /// <summary>When the reader was tracked (Environment.TickCount64, for the sweeper's age limit).</summary>
     public long TrackedAt { get; set; }
 
     /// <summary>The provider's task while an async execution runs.</summary>
@@ -94,7 +94,13 @@ internal sealed class AdoSqlCall : SqlCall
     /// <summary>Runs when <see cref="Pending"/> completes; one delegate per pooled object.</summary>
     public Action OnTaskCompleted { get; }
 
-    public void Begin(SqlRuntime runtime, DbCommand command, SqlExecuteKind kind, bool isAsync, ISqlHandler[] handlers)
+    /// <summary>Whether durations are measured for this execution (a subscriber wants them).</summary>
+    public bool Measure { get; private set; }
+
+    /// <summary>Ticks since <see cref="InterceptedCall.StartTimestamp"/>, or 0 when this execution does not measure.</summary>
+    public long Elapsed() => Measure ? Stopwatch.GetTimestamp() - StartTimestamp : 0;
+
+    public void Begin(SqlRuntime runtime, DbCommand command, SqlExecuteKind kind, bool isAsync, ISqlHandler[] handlers, bool measure)
     {
         Runtime = runtime;
         _command = command;
@@ -106,7 +112,7 @@ internal sealed class AdoSqlCall : SqlCall
         _async = isAsync;
         Handlers = handlers;
         Context = RequestContext.Current;
-        StartTimestamp = Stopwatch.GetTimestamp();
+        Measure = measure;
     }
 
     private static DbConnection? ConnectionOf(DbCommand command, CommandTypes facts)
@@ -139,6 +145,7 @@ internal sealed class AdoSqlCall : SqlCall
         Pending = null;
         ReaderOf = null;
         Context = null;
+        Measure = false;
     }
 }
 

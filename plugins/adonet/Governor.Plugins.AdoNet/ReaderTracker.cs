@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
 namespace Governor.Plugins.AdoNet;
@@ -21,14 +20,14 @@ internal sealed class ReaderTracker
     private const int Window = 16;
 
     private readonly SqlRuntime _runtime;
-    private readonly long _timeoutTicks;
+    private readonly long _timeoutMilliseconds;
     private readonly AdoSqlCall?[] _slots = new AdoSqlCall?[Size];
     private int _count;
 
-    public ReaderTracker(SqlRuntime runtime, long timeoutTicks)
+    public ReaderTracker(SqlRuntime runtime, long timeoutMilliseconds)
     {
         _runtime = runtime;
-        _timeoutTicks = timeoutTicks;
+        _timeoutMilliseconds = timeoutMilliseconds;
     }
 
     /// <summary>True while some execution waits for its reader: only then do the reader detours do anything.</summary>
@@ -43,7 +42,8 @@ internal sealed class ReaderTracker
     public bool Track(AdoSqlCall call, DbDataReader reader)
     {
         call.Reader = reader;
-        call.TrackedAt = Stopwatch.GetTimestamp();
+        // A coarse clock (no vDSO call): only the sweeper's age limit reads it.
+        call.TrackedAt = Environment.TickCount64;
         int start = RuntimeHelpers.GetHashCode(reader);
         for (int i = 0; i < Window; i++)
         {
@@ -126,7 +126,7 @@ internal sealed class ReaderTracker
             return;
         }
 
-        long now = Stopwatch.GetTimestamp();
+        long now = Environment.TickCount64;
         for (int i = 0; i < Size; i++)
         {
             var call = Volatile.Read(ref _slots[i]);
@@ -147,7 +147,7 @@ internal sealed class ReaderTracker
 
             // Re-checked just before the exchange: the entry may have been taken and its pooled call
             // reused meanwhile (then the exchange or the reader comparison fails).
-            if ((closed || now - call.TrackedAt > _timeoutTicks) && ReferenceEquals(call.Reader, reader)
+            if ((closed || now - call.TrackedAt > _timeoutMilliseconds) && ReferenceEquals(call.Reader, reader)
                 && Interlocked.CompareExchange(ref _slots[i], null, call) == call)
             {
                 Interlocked.Decrement(ref _count);

@@ -35,7 +35,7 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
     {
         Pipeline = pipeline;
         _log = log;
-        Readers = new ReaderTracker(this, (long)(readerTimeout.TotalSeconds * Stopwatch.Frequency));
+        Readers = new ReaderTracker(this, (long)readerTimeout.TotalMilliseconds);
         _sweeper = new Timer(static state => ((SqlRuntime)state!).Readers.Sweep(), this, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
 
@@ -81,7 +81,7 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
         var call = Calls.Rent();
         try
         {
-            call.Begin(this, command, kind, isAsync, handlers);
+            call.Begin(this, command, kind, isAsync, handlers, Pipeline.MeasuresDuration);
         }
         catch (Exception ex)
         {
@@ -112,7 +112,11 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
         }
 
         // The duration is the provider's: it starts when the command goes to the provider.
-        call.StartTimestamp = Stopwatch.GetTimestamp();
+        if (call.Measure)
+        {
+            call.StartTimestamp = Stopwatch.GetTimestamp();
+        }
+
         return call;
     }
 
@@ -132,7 +136,7 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
             Interlocked.Increment(ref _failed);
         }
 
-        Complete(call, error, Stopwatch.GetTimestamp() - call.StartTimestamp, rejected: false);
+        Complete(call, error, call.Elapsed(), rejected: false);
     }
 
     /// <summary>
@@ -141,7 +145,7 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
     /// </summary>
     public void ReaderExecuted(AdoSqlCall call, DbDataReader? reader)
     {
-        call.ExecutedTicks = Stopwatch.GetTimestamp() - call.StartTimestamp;
+        call.ExecutedTicks = call.Elapsed();
         if (reader is null || !Readers.Track(call, reader))
         {
             Complete(call, null, call.ExecutedTicks, rejected: false);

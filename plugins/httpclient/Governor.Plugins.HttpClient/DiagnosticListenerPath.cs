@@ -129,7 +129,7 @@ internal sealed class DiagnosticListenerPath : IObserver<DiagnosticListener>, IO
         try
         {
             call = _runtime.Calls.Rent();
-            call.Begin(request);
+            call.Begin(request, _runtime.Pipeline.MeasuresDuration);
             call.Handlers = handlers;
             _runtime.CountIntercepted();
             (answer, call.HandlersRan) = OutboundRunner.RunRequestHandlers(_runtime, call, handlers, CancellationToken.None);
@@ -142,7 +142,7 @@ internal sealed class DiagnosticListenerPath : IObserver<DiagnosticListener>, IO
 
         if (answer is null)
         {
-            call.StartTimestamp = Stopwatch.GetTimestamp();
+            call.StartTimestamp = call.Now();
             s_call.Value = call;
             return;
         }
@@ -185,7 +185,7 @@ internal sealed class DiagnosticListenerPath : IObserver<DiagnosticListener>, IO
                 error = new TaskCanceledException("The request was canceled.");
             }
 
-            var outcome = new OutboundOutcome(response, error, Stopwatch.GetTimestamp() - call.StartTimestamp, answeredByHandler: false);
+            var outcome = new OutboundOutcome(response, error, call.Since(call.StartTimestamp), answeredByHandler: false);
             if (_runtime.Complete(call, call.Handlers, call.HandlersRan, in outcome))
             {
                 // A listener cannot send the request again: counted as refused.

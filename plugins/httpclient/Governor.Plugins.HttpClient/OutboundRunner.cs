@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using Governor.Interception;
@@ -29,7 +28,7 @@ internal static class OutboundRunner
         try
         {
             call = runtime.Calls.Rent();
-            call.Begin(request);
+            call.Begin(request, runtime.Pipeline.MeasuresDuration);
             runtime.CountIntercepted();
         }
         catch (Exception ex)
@@ -49,7 +48,7 @@ internal static class OutboundRunner
         try
         {
             call = runtime.Calls.Rent();
-            call.Begin(request);
+            call.Begin(request, runtime.Pipeline.MeasuresDuration);
             runtime.CountIntercepted();
         }
         catch (Exception ex)
@@ -61,7 +60,7 @@ internal static class OutboundRunner
         while (true)
         {
             var (answer, ran) = RunRequestHandlers(runtime, call, handlers, cancellationToken);
-            long sendStart = Stopwatch.GetTimestamp();
+            long sendStart = call.Now();
             HttpResponseMessage? response = null;
             Exception? error = null;
             if (answer is not null)
@@ -81,7 +80,7 @@ internal static class OutboundRunner
                 }
             }
 
-            var outcome = new OutboundOutcome(response, error, Stopwatch.GetTimestamp() - sendStart, answer is not null);
+            var outcome = new OutboundOutcome(response, error, call.Since(sendStart), answer is not null);
             if (runtime.Complete(call, handlers, ran, in outcome) && runtime.MayRetry(call, cancellationToken))
             {
                 response?.Dispose();
@@ -150,7 +149,7 @@ internal static class OutboundRunner
                 }
             }
 
-            long sendStart = Stopwatch.GetTimestamp();
+            long sendStart = call.Now();
             Task<HttpResponseMessage>? task = null;
             HttpResponseMessage? response = null;
             Exception? error = null;
@@ -190,7 +189,7 @@ internal static class OutboundRunner
                 }
             }
 
-            var outcome = new OutboundOutcome(response, error, Stopwatch.GetTimestamp() - sendStart, answer is not null);
+            var outcome = new OutboundOutcome(response, error, call.Since(sendStart), answer is not null);
             if (runtime.Complete(call, handlers, ran, in outcome) && call.SyncError is null && runtime.MayRetry(call, cancellationToken))
             {
                 // The discarded response gives its connection back before the request goes again.

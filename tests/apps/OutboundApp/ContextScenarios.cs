@@ -10,10 +10,10 @@ using Microsoft.Data.Sqlite;
 /// </summary>
 public static class ContextScenarios
 {
-    public static async Task<List<CaseResult>> Run(string self, string label, BackgroundCaller background)
+    public static async Task<List<CaseResult>> Run(string self, string label, BackgroundCaller background, bool useProbe)
     {
         var results = new List<CaseResult>();
-        var probe = AppContext.GetData("Governor.Test.RunInContext") as Func<string, Func<Task>, Task>;
+        var probe = useProbe ? AppContext.GetData("Governor.Test.RunInContext") as Func<string, Func<Task>, Task> : null;
         Func<Task> flows = () => Flows(self, label, results);
         if (probe is not null)
         {

@@ -56,8 +56,8 @@ app.MapGet("/run/retry", async (HttpContext context, IHttpClientFactory factory,
     Results.Json(await HttpScenarios.Retry(Self(context), grpc, factory, id)));
 app.MapGet("/run/reroute", async (int port, string run) =>
     Results.Json(new[] { await HttpScenarios.Get(new HttpClient(), $"{run}:reroute", $"http://127.0.0.1:{port}/reroute/here") }));
-app.MapGet("/run/context", async (HttpContext context, string label) =>
-    Results.Json(await ContextScenarios.Run(Self(context), label, background)));
+app.MapGet("/run/context", async (HttpContext context, string label, bool? probe) =>
+    Results.Json(await ContextScenarios.Run(Self(context), label, background, probe != false)));
 app.MapGet("/run/sql", async (string? pg, string? only, string run) =>
     Results.Json(await SqlScenarios.RunAll(pg, only, run)));
 app.MapGet("/run/sql-block", async (string? pg, string run) =>

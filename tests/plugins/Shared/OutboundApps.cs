@@ -27,6 +27,9 @@ public sealed class OutboundAppsFixture : IDisposable
         Home.AddTestPlugin("rec", "Governor.TestPlugins.OutboundSqlRecordingPlugin", order: 0, interceptionPoints: new[] { "outbound", "sql" });
         Home.AddTestPlugin("block", "Governor.TestPlugins.OutboundSqlBlockingPlugin", order: 0, interceptionPoints: new[] { "outbound", "sql" });
         Home.AddTestPlugin("probe", "Governor.TestPlugins.ContextProbePlugin", order: 0);
+        // Creates a request context for inbound requests (through the aspnetcore plugin) unless
+        // they carry x-no-context, as a governance plugin attaching a traffic label would.
+        Home.AddTestPlugin("inrec", "Governor.TestPlugins.InboundRecordingPlugin", order: 0, interceptionPoints: new[] { "inbound" });
     }
 
     public AgentHomeCopy Home { get; }
@@ -109,6 +112,7 @@ public sealed class OutboundApp : IDisposable
     public static Dictionary<string, string?> PluginSettings(string recordFile) => new()
     {
         ["GOVERNOR_PLUGINS__REC__FILE"] = recordFile,
+        ["GOVERNOR_PLUGINS__INREC__FILE"] = recordFile + ".inbound",
         ["GOVERNOR_PLUGINS__REC__HEADERS"] = "x-case,x-block",
         ["GOVERNOR_PLUGINS__REC__ADDHEADER"] = "x-governor-recorded=rec",
         ["GOVERNOR_PLUGINS__REC__ORDER"] = "0",
@@ -141,13 +145,22 @@ public sealed class OutboundApp : IDisposable
 
     public static string NewRun() => Guid.NewGuid().ToString("N")[..10];
 
-    /// <summary>GETs a driver endpoint and returns the app's JSON result array.</summary>
-    public async Task<List<JsonElement>> Run(string pathAndQuery)
+    /// <summary>
+    /// GETs a driver endpoint and returns the app's JSON result array. The driver request itself
+    /// is an inbound request: it gets a request context only when <paramref name="inboundContext"/>.
+    /// </summary>
+    public async Task<List<JsonElement>> Run(string pathAndQuery, bool inboundContext = false)
     {
         HttpResponseMessage response;
         try
         {
-            response = await s_http.GetAsync(BaseAddress + pathAndQuery);
+            using var request = new HttpRequestMessage(HttpMethod.Get, BaseAddress + pathAndQuery);
+            if (!inboundContext)
+            {
+                request.Headers.Add("x-no-context", "1");
+            }
+
+            response = await s_http.SendAsync(request);
         }
         catch (HttpRequestException ex)
         {

@@ -41,8 +41,9 @@ public sealed class OutboundSqlBlockingPlugin : IGovernorPlugin, IOutboundHandle
         _grpcStatus = s.GetInt("grpcStatus", 14, 0, 16);
         _grpcMessage = s.GetString("grpcMessage");
         int order = s.GetInt("order", 10);
-        _subscriptions.Add(context.Interception.Outbound.Subscribe(this, order, context.PluginName));
-        _subscriptions.Add(context.Interception.Sql.Subscribe(this, order, context.PluginName));
+        // It never reads durations: the providers need not read the clock for it.
+        _subscriptions.Add(context.Interception.Outbound.Subscribe(this, order, context.PluginName, measuresDuration: false));
+        _subscriptions.Add(context.Interception.Sql.Subscribe(this, order, context.PluginName, measuresDuration: false));
     }
 
     public void Stop()

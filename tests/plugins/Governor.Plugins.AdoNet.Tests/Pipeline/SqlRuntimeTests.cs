@@ -74,6 +74,22 @@ public sealed class SqlRuntimeTests : IDisposable
         RequestContext.SetCurrent(null);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Executed_DurationIsMeasuredOnlyWhenASubscriberWantsIt(bool measures)
+    {
+        var a = Handler("a");
+        using var subscription = _pipeline.Subscribe(a, 0, "test", measuresDuration: measures);
+
+        var call = _runtime.Begin(_command, SqlExecuteKind.NonQuery, isAsync: false, new ISqlHandler[] { a });
+        Thread.Sleep(20);
+        _runtime.Executed(call, null);
+
+        var elapsed = a.Outcomes.Single().Elapsed;
+        Assert.True(measures ? elapsed >= TimeSpan.FromMilliseconds(15) : elapsed == TimeSpan.Zero, $"elapsed {elapsed}");
+    }
+
     [Fact]
     public void Begin_HandlerThrows_CommandGoesOnAndTheFailureIsLogged()
     {

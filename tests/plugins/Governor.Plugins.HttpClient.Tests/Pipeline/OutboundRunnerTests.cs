@@ -34,6 +34,25 @@ public sealed class OutboundRunnerTests
         Assert.Equal(1, _runtime.Intercepted);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task SendAsync_DurationIsMeasuredOnlyWhenASubscriberWantsIt(bool measures)
+    {
+        var a = Handler("a");
+        using var subscription = _pipeline.Subscribe(a, 0, "test", measuresDuration: measures);
+        _network.Script = async (request, _) =>
+        {
+            await Task.Delay(20);
+            return new HttpResponseMessage(HttpStatusCode.OK) { RequestMessage = request };
+        };
+
+        await Send(Get(), a);
+
+        var elapsed = a.Outcomes.Single().Elapsed;
+        Assert.True(measures ? elapsed >= TimeSpan.FromMilliseconds(15) : elapsed == TimeSpan.Zero, $"elapsed {elapsed}");
+    }
+
     [Fact]
     public async Task SendAsync_SecondHandlerAnswers_NetworkAndLaterHandlersSkipped_CompletionForThoseThatRan()
     {

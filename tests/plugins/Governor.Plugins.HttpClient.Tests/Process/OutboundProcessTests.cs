@@ -172,6 +172,33 @@ public sealed class OutboundProcessTests
         }
     }
 
+    [Theory]
+    [InlineData("net8.0")]
+    [InlineData("net10.0")]
+    public async Task Context_OfTheInboundRequest_ReachesCallsFromAwaitTaskRunThreadPoolTimerAndSql_NotCallsOutside(string tfm)
+    {
+        var app = _apps.Get(tfm);
+        string label = OutboundApp.NewRun();
+
+        // No test plugin sets the context here: the aspnetcore plugin makes the context an inbound
+        // handler (the inbound recording test plugin) created current for the app's code.
+        var results = await app.Run($"/run/context?label={label}&probe=false", inboundContext: true);
+
+        Assert.All(results, r => Assert.True(r.GetProperty("error").ValueKind == JsonValueKind.Null, r.ToString()));
+        foreach (string flow in new[] { "ctx-await", "ctx-taskrun", "ctx-taskrun-continuation", "ctx-threadpool", "ctx-timer" })
+        {
+            var record = Assert.Single(app.OutboundRecords($"{label}:{flow}"));
+            Assert.True(record.GetProperty("context").GetBoolean(), $"{flow}: {record}");
+            Assert.Equal("/run/context", record.GetProperty("inboundResource").GetString());
+        }
+
+        Assert.Equal("/run/context", Assert.Single(app.SqlRecords($"{label}:ctx-sql")).GetProperty("inboundResource").GetString());
+        foreach (string outside in new[] { "ctx-suppressed", "ctx-background" })
+        {
+            Assert.False(Assert.Single(app.OutboundRecords($"{label}:{outside}")).GetProperty("context").GetBoolean(), outside);
+        }
+    }
+
     [Fact]
     public async Task Patch_WithoutReadyToRunExclusion_HotPatchesPrecompiledCodeAnswersAndTheAgentWarnsOnce()
     {
