@@ -7,16 +7,17 @@ namespace Governor.Plugins.AdoNet;
 /// <summary>
 /// One command execution as handlers see it. Pooled: rented when an intercepted execution starts
 /// and returned after the handlers saw its outcome (for readers: when the reader is closed or
-/// fails), so the common path allocates nothing. The command text and the connection are taken
-/// when the execution starts: a deferred outcome must describe this execution even if the app
-/// reuses the command meanwhile.
+/// fails), so the common path allocates nothing. What handlers may not ask for is not read: the
+/// text, the provider and the connection are read from the command on first use and kept, so a
+/// deferred outcome still describes this execution if the app reuses the command afterwards.
 /// </summary>
 internal sealed class AdoSqlCall : SqlCall
 {
     private DbCommand? _command;
     private DbConnection? _connection;
-    private string _text = string.Empty;
-    private string _provider = string.Empty;
+    private bool _connectionRead;
+    private string? _text;
+    private string? _provider;
     private SqlExecuteKind _kind;
     private bool _async;
 
@@ -27,9 +28,9 @@ internal sealed class AdoSqlCall : SqlCall
 
     public override DbCommand Command => _command ?? throw new InvalidOperationException("The call is not in use (a handler kept it after OnExecuted).");
 
-    public override string CommandText => _text;
+    public override string CommandText => _text ??= _command?.CommandText ?? string.Empty;
 
-    public override string Provider => _provider;
+    public override string Provider => _provider ??= _command is null ? string.Empty : CommandTypes.Of(_command.GetType()).Provider;
 
     public override string? DataSource
     {
@@ -37,7 +38,7 @@ internal sealed class AdoSqlCall : SqlCall
         {
             try
             {
-                return _connection?.DataSource;
+                return Connection()?.DataSource;
             }
             catch (Exception)
             {
@@ -53,7 +54,7 @@ internal sealed class AdoSqlCall : SqlCall
         {
             try
             {
-                return _connection?.Database;
+                return Connection()?.Database;
             }
             catch (Exception)
             {
@@ -104,10 +105,6 @@ internal sealed class AdoSqlCall : SqlCall
     {
         Runtime = runtime;
         _command = command;
-        _text = command.CommandText ?? string.Empty;
-        var facts = CommandTypes.Of(command.GetType());
-        _provider = facts.Provider;
-        _connection = facts.ConnectionHidden ? null : ConnectionOf(command, facts);
         _kind = kind;
         _async = isAsync;
         Handlers = handlers;
@@ -115,27 +112,43 @@ internal sealed class AdoSqlCall : SqlCall
         Measure = measure;
     }
 
-    private static DbConnection? ConnectionOf(DbCommand command, CommandTypes facts)
+    /// <summary>The command's connection, read once (null for commands that do not expose it).</summary>
+    private DbConnection? Connection()
     {
+        if (_connectionRead || _command is null)
+        {
+            return _connection;
+        }
+
+        _connectionRead = true;
+        var facts = CommandTypes.Of(_command.GetType());
+        if (facts.ConnectionHidden)
+        {
+            return null;
+        }
+
         try
         {
-            return command.Connection;
+            _connection = _command.Connection;
         }
         catch (Exception)
         {
             facts.ConnectionHidden = true;
-            return null;
         }
+
+        return _connection;
     }
 
     public void Reset()
     {
-        ResetState();
+        // Only the handlers that ran can have used their state slots.
+        ResetState(Ran);
         Runtime = null;
         _command = null;
         _connection = null;
-        _text = string.Empty;
-        _provider = string.Empty;
+        _connectionRead = false;
+        _text = null;
+        _provider = null;
         Handlers = Array.Empty<ISqlHandler>();
         Ran = 0;
         Rejection = null;

@@ -1,16 +1,18 @@
 using System.Data;
 using System.Data.Common;
-using System.Runtime.CompilerServices;
 using Governor.Interception;
 
 namespace Governor.Plugins.AdoNet;
 
 // Replacements for the providers' command methods, one generic class per signature shape and one
-// instantiation per detoured method (see Slots). Each passes straight to the original when no
+// instantiation per detoured method (see Slots). They are ordinary methods that tier up like the
+// app's code (the engine's generated dispatcher calls them); AggressiveOptimization would make
+// their static and thread-static accesses helper calls (measured: +40 ns per call). Each passes straight to the original when no
 // handler is subscribed (one static read and a length check), and otherwise runs the pipeline:
 // OnExecuting in order (a handler's exception fails the command: thrown for synchronous methods,
-// a faulted task for asynchronous ones), the original, then the outcome. The app always gets the
-// provider's own result or task.
+// a faulted task for asynchronous ones), the original, then the outcome. The app gets the
+// provider's own result or task, except for an asynchronous reader execution still running: then
+// a task that completes with the provider's reader (or exception) once the reader is tracked.
 
 /// <summary><c>DbCommand.ExecuteDbDataReader(CommandBehavior)</c> overrides.</summary>
 internal static unsafe class DbReaderDetour<TSlot>
@@ -18,7 +20,6 @@ internal static unsafe class DbReaderDetour<TSlot>
 {
     internal static nint Original;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static DbDataReader Run(DbCommand command, CommandBehavior behavior)
     {
         var original = (delegate*<DbCommand, CommandBehavior, DbDataReader>)Slots.Wait(ref Original);
@@ -59,7 +60,6 @@ internal static unsafe class DbReaderAsyncDetour<TSlot>
 {
     internal static nint Original;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Task<DbDataReader> Run(DbCommand command, CommandBehavior behavior, CancellationToken cancellationToken)
     {
         var original = (delegate*<DbCommand, CommandBehavior, CancellationToken, Task<DbDataReader>>)Slots.Wait(ref Original);
@@ -91,8 +91,7 @@ internal static unsafe class DbReaderAsyncDetour<TSlot>
             SqlRuntime.Exit();
         }
 
-        runtime.Watch(call, task, ReaderResult<DbDataReader>.Get);
-        return task;
+        return runtime.WatchReader(call, task);
     }
 }
 
@@ -102,7 +101,6 @@ internal static unsafe class NonQueryDetour<TSlot>
 {
     internal static nint Original;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Run(DbCommand command)
     {
         var original = (delegate*<DbCommand, int>)Slots.Wait(ref Original);
@@ -143,7 +141,6 @@ internal static unsafe class NonQueryAsyncDetour<TSlot>
 {
     internal static nint Original;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Task<int> Run(DbCommand command, CancellationToken cancellationToken)
     {
         var original = (delegate*<DbCommand, CancellationToken, Task<int>>)Slots.Wait(ref Original);
@@ -186,7 +183,6 @@ internal static unsafe class ScalarDetour<TSlot>
 {
     internal static nint Original;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static object? Run(DbCommand command)
     {
         var original = (delegate*<DbCommand, object?>)Slots.Wait(ref Original);
@@ -227,7 +223,6 @@ internal static unsafe class ScalarAsyncDetour<TSlot>
 {
     internal static nint Original;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Task<object?> Run(DbCommand command, CancellationToken cancellationToken)
     {
         var original = (delegate*<DbCommand, CancellationToken, Task<object?>>)Slots.Wait(ref Original);
@@ -275,7 +270,6 @@ internal static unsafe class TypedReaderDetour<TSlot, TReader>
 {
     internal static nint Original;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static TReader Run(DbCommand command)
     {
         var original = (delegate*<DbCommand, TReader>)Slots.Wait(ref Original);
@@ -288,7 +282,6 @@ internal static unsafe class TypedReaderDetour<TSlot, TReader>
         return Intercepted(runtime!, handlers, command, original);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static TReader RunWithBehavior(DbCommand command, CommandBehavior behavior)
     {
         var original = (delegate*<DbCommand, CommandBehavior, TReader>)Slots.Wait(ref Original);
@@ -356,7 +349,6 @@ internal static unsafe class TypedReaderAsyncDetour<TSlot, TReader>
 {
     internal static nint Original;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Task<TReader> Run(DbCommand command)
     {
         var original = (delegate*<DbCommand, Task<TReader>>)Slots.Wait(ref Original);
@@ -375,7 +367,6 @@ internal static unsafe class TypedReaderAsyncDetour<TSlot, TReader>
         return Watched(runtime, call, StartWith(command, original, runtime, call));
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Task<TReader> RunWithToken(DbCommand command, CancellationToken cancellationToken)
     {
         var original = (delegate*<DbCommand, CancellationToken, Task<TReader>>)Slots.Wait(ref Original);
@@ -410,7 +401,6 @@ internal static unsafe class TypedReaderAsyncDetour<TSlot, TReader>
         return Watched(runtime, call, task);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Task<TReader> RunWithBehavior(DbCommand command, CommandBehavior behavior)
     {
         var original = (delegate*<DbCommand, CommandBehavior, Task<TReader>>)Slots.Wait(ref Original);
@@ -445,7 +435,6 @@ internal static unsafe class TypedReaderAsyncDetour<TSlot, TReader>
         return Watched(runtime, call, task);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Task<TReader> RunWithBehaviorAndToken(DbCommand command, CommandBehavior behavior, CancellationToken cancellationToken)
     {
         var original = (delegate*<DbCommand, CommandBehavior, CancellationToken, Task<TReader>>)Slots.Wait(ref Original);
@@ -498,11 +487,7 @@ internal static unsafe class TypedReaderAsyncDetour<TSlot, TReader>
         }
     }
 
-    private static Task<TReader> Watched(SqlRuntime runtime, AdoSqlCall call, Task<TReader> task)
-    {
-        runtime.Watch(call, task, ReaderResult<TReader>.Get);
-        return task;
-    }
+    private static Task<TReader> Watched(SqlRuntime runtime, AdoSqlCall call, Task<TReader> task) => runtime.WatchReader(call, task);
 }
 
 /// <summary>Reads the reader out of a completed <c>Task&lt;TReader&gt;</c> (one cached delegate per reader type).</summary>

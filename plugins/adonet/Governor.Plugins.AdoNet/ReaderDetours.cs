@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Runtime.CompilerServices;
 
 namespace Governor.Plugins.AdoNet;
 
@@ -14,7 +13,6 @@ internal static unsafe class ReadDetour<TSlot>
 {
     internal static nint Original;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool Run(DbDataReader reader)
     {
         var original = (delegate*<DbDataReader, bool>)Slots.Wait(ref Original);
@@ -41,7 +39,6 @@ internal static unsafe class ReadAsyncDetour<TSlot>
 {
     internal static nint Original;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Task<bool> Run(DbDataReader reader, CancellationToken cancellationToken)
     {
         var original = (delegate*<DbDataReader, CancellationToken, Task<bool>>)Slots.Wait(ref Original);
@@ -61,12 +58,7 @@ internal static unsafe class ReadAsyncDetour<TSlot>
             throw;
         }
 
-        if (!task.IsCompletedSuccessfully)
-        {
-            readers.WatchRead(reader, task);
-        }
-
-        return task;
+        return task.IsCompletedSuccessfully ? task : readers.WatchRead(reader, task);
     }
 }
 
@@ -76,7 +68,6 @@ internal static unsafe class CloseDetour<TSlot>
 {
     internal static nint Original;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(DbDataReader reader)
     {
         var original = (delegate*<DbDataReader, void>)Slots.Wait(ref Original);
@@ -107,7 +98,6 @@ internal static unsafe class DisposeDetour<TSlot>
 {
     internal static nint Original;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(DbDataReader reader, bool disposing)
     {
         var original = (delegate*<DbDataReader, bool, void>)Slots.Wait(ref Original);
@@ -137,7 +127,6 @@ internal static unsafe class CloseAsyncDetour<TSlot>
 {
     internal static nint Original;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Task Run(DbDataReader reader)
     {
         var original = (delegate*<DbDataReader, Task>)Slots.Wait(ref Original);
@@ -168,7 +157,6 @@ internal static unsafe class DisposeAsyncDetour<TSlot>
 {
     internal static nint Original;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ValueTask Run(DbDataReader reader)
     {
         var original = (delegate*<DbDataReader, ValueTask>)Slots.Wait(ref Original);

@@ -92,8 +92,13 @@ internal sealed class ReaderTracker
         }
     }
 
-    /// <summary>Watches an asynchronous read that has not completed yet; only for tracked readers.</summary>
-    public void WatchRead(DbDataReader reader, Task task)
+    /// <summary>
+    /// An asynchronous read that has not completed: for a tracked reader, the app gets a task that
+    /// records a failure as the execution's outcome before the app sees it (the app typically
+    /// disposes the reader right away, which would otherwise deliver the outcome first, without
+    /// the error). The exception filter never catches: the app gets the provider's exception.
+    /// </summary>
+    public Task<bool> WatchRead(DbDataReader reader, Task<bool> task)
     {
         if (task.IsCompleted)
         {
@@ -102,19 +107,21 @@ internal sealed class ReaderTracker
                 OnFailed(reader, error);
             }
 
-            return;
+            return task;
         }
 
-        if (Find(reader))
+        return Find(reader) ? Observed(reader, task) : task;
+    }
+
+    private async Task<bool> Observed(DbDataReader reader, Task<bool> task)
+    {
+        try
         {
-            task.ContinueWith(static (t, state) =>
-            {
-                if (SqlRuntime.ErrorOf(t) is { } error)
-                {
-                    var (tracker, r) = ((ReaderTracker, DbDataReader))state!;
-                    tracker.OnFailed(r, error);
-                }
-            }, (this, reader), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return await task.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (OnFailed(reader, ex))
+        {
+            throw;
         }
     }
 

@@ -25,7 +25,6 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
     private readonly LogRateLimiter _failures = new(TimeSpan.FromSeconds(10));
     private readonly IGovernorLogger _log;
     private readonly Timer _sweeper;
-    private long _intercepted;
     private long _rejected;
     private long _failed;
     private long _readerErrors;
@@ -46,8 +45,6 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
     public CallPool<AdoSqlCall> Calls { get; } = new(Math.Max(16, Environment.ProcessorCount * 8));
 
     public ReaderTracker Readers { get; }
-
-    public long Intercepted => Interlocked.Read(ref _intercepted);
 
     public static void Activate(SqlRuntime? runtime) => Volatile.Write(ref s_current, runtime);
 
@@ -88,7 +85,6 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
             Failed(ex, "reading the command");
         }
 
-        Interlocked.Increment(ref _intercepted);
         for (int i = 0; i < handlers.Length; i++)
         {
             call.HandlerIndex = i;
@@ -168,6 +164,41 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
         task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(call.OnTaskCompleted);
     }
 
+    /// <summary>
+    /// For reader executions still running: the app gets a task that completes after the reader
+    /// is tracked, so its first read already finds it (a continuation registered on the
+    /// provider's task may run after the app's own). One task per such execution.
+    /// </summary>
+    public Task<TReader> WatchReader<TReader>(AdoSqlCall call, Task<TReader> task)
+        where TReader : System.Data.Common.DbDataReader
+    {
+        if (task.IsCompleted)
+        {
+            Done(call, task, ReaderResult<TReader>.Get);
+            return task;
+        }
+
+        return Tracked(call, task);
+    }
+
+    private async Task<TReader> Tracked<TReader>(AdoSqlCall call, Task<TReader> task)
+        where TReader : System.Data.Common.DbDataReader
+    {
+        TReader reader;
+        try
+        {
+            reader = await task.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Executed(call, ex);
+            throw;
+        }
+
+        ReaderExecuted(call, reader);
+        return reader;
+    }
+
     public void TaskCompleted(AdoSqlCall call)
     {
         var task = call.Pending!;
@@ -208,7 +239,6 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
 
     public void Collect(StatusCollector collector)
     {
-        collector.Counter("sql", "intercepted", Interlocked.Read(ref _intercepted));
         collector.Counter("sql", "rejected", Interlocked.Read(ref _rejected));
         collector.Counter("sql", "failed", Interlocked.Read(ref _failed));
         collector.Counter("sql", "readerErrors", Interlocked.Read(ref _readerErrors));

@@ -129,9 +129,7 @@ internal sealed class DiagnosticListenerPath : IObserver<DiagnosticListener>, IO
         try
         {
             call = _runtime.Calls.Rent();
-            call.Begin(request, _runtime.Pipeline.MeasuresDuration);
-            call.Handlers = handlers;
-            _runtime.CountIntercepted();
+            call.Begin(request, _runtime.Pipeline.MeasuresDuration, handlers);
             (answer, call.HandlersRan) = OutboundRunner.RunRequestHandlers(_runtime, call, handlers, CancellationToken.None);
         }
         catch (Exception ex)

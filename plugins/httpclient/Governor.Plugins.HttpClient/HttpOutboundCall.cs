@@ -15,23 +15,14 @@ internal sealed class HttpOutboundCall : OutboundCall
 
     public override HttpRequestMessage Request => _request ?? throw new InvalidOperationException("The call is not in use (a handler kept it after its completion callback).");
 
-    /// <summary>The send of the last attempt, when the network answered (returned to the app as is).</summary>
-    public Task<HttpResponseMessage>? ResultTask { get; set; }
-
-    /// <summary>A handler's answer, when one answered the last attempt.</summary>
-    public HttpResponseMessage? Answer { get; set; }
-
-    /// <summary>What the send threw synchronously (the app gets it rethrown).</summary>
-    public Exception? SyncError { get; set; }
-
     /// <summary>Listener path: the exception the runtime reported for this request.</summary>
     public Exception? ReportedError { get; set; }
 
     /// <summary>Listener path: how many handlers ran <see cref="IOutboundHandler.OnRequestAsync"/>.</summary>
     public int HandlersRan { get; set; }
 
-    /// <summary>Listener path: the handler snapshot the request callbacks ran with.</summary>
-    public IOutboundHandler[] Handlers { get; set; } = Array.Empty<IOutboundHandler>();
+    /// <summary>The handler snapshot this call runs with.</summary>
+    public IOutboundHandler[] Handlers { get; private set; } = Array.Empty<IOutboundHandler>();
 
     public override bool CanRetry => IsIdempotent() && IsResendable(Request.Content);
 
@@ -41,9 +32,10 @@ internal sealed class HttpOutboundCall : OutboundCall
     /// Starts a call. <paramref name="measure"/>: a subscriber wants durations (the clock is read
     /// only then; a read costs tens of nanoseconds on some virtual machines).
     /// </summary>
-    public void Begin(HttpRequestMessage request, bool measure)
+    public void Begin(HttpRequestMessage request, bool measure, IOutboundHandler[] handlers)
     {
         _request = request;
+        Handlers = handlers;
         Context = RequestContext.Current;
         IsGrpc = IsGrpcContent(request.Content);
         Attempt = 0;
@@ -64,16 +56,14 @@ internal sealed class HttpOutboundCall : OutboundCall
 
     public void Reset()
     {
-        ResetState();
+        // Only the handlers of this call's snapshot can have used their state slots.
+        ResetState(Handlers.Length);
         _request = null;
         _markedIdempotent = false;
         Context = null;
         IsGrpc = false;
         Measure = false;
         Attempt = 0;
-        ResultTask = null;
-        Answer = null;
-        SyncError = null;
         ReportedError = null;
         HandlersRan = 0;
         Handlers = Array.Empty<IOutboundHandler>();

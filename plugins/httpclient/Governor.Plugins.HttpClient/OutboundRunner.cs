@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using Governor.Interception;
 
@@ -15,9 +14,10 @@ internal interface IOutboundSender
 /// <summary>
 /// The outbound pipeline of the patch path, for one send: handlers' request callbacks in order
 /// (one may answer), the send, the completion callbacks in reverse order, and a retry when a
-/// handler asks and the request allows it. Allocation-free when the handlers and the send
-/// complete synchronously (the pooled call object, a pooled async state machine, and the app
-/// gets the framework's own task back); otherwise one wrapper task per call.
+/// handler asks and the request allows it. Runs synchronously as long as the handlers' callbacks
+/// and the send complete synchronously — allocation-free: the pooled call object, and the app
+/// gets the framework's own task back — and continues in one async method from the first step
+/// that is pending (a handler waiting, or the network: one task per call then).
 /// </summary>
 internal static class OutboundRunner
 {
@@ -28,8 +28,7 @@ internal static class OutboundRunner
         try
         {
             call = runtime.Calls.Rent();
-            call.Begin(request, runtime.Pipeline.MeasuresDuration);
-            runtime.CountIntercepted();
+            call.Begin(request, runtime.Pipeline.MeasuresDuration, handlers);
         }
         catch (Exception ex)
         {
@@ -37,8 +36,68 @@ internal static class OutboundRunner
             return sender.SendAsync(request, cancellationToken);
         }
 
-        var run = RunAsync(runtime, call, sender, cancellationToken, handlers);
-        return run.IsCompletedSuccessfully ? Finish(runtime, call) : AwaitRun(run, runtime, call);
+        while (true)
+        {
+            // Request callbacks, synchronously while they complete synchronously.
+            HttpResponseMessage? answer = null;
+            int ran = 0;
+            for (int i = 0; i < handlers.Length; i++)
+            {
+                ran = i + 1;
+                call.HandlerIndex = i;
+                ValueTask<HttpResponseMessage?> pending;
+                try
+                {
+                    pending = handlers[i].OnRequestAsync(call, cancellationToken);
+                }
+                catch (Exception ex)
+                {
+                    runtime.HandlerFailed(ex, handlers[i], nameof(IOutboundHandler.OnRequestAsync));
+                    continue;
+                }
+
+                if (!pending.IsCompletedSuccessfully)
+                {
+                    return ContinueAsync(runtime, call, sender, cancellationToken, handlers, pending, i, null);
+                }
+
+                answer = pending.Result;
+                if (answer is not null)
+                {
+                    break;
+                }
+            }
+
+            long sendStart = call.Now();
+            Task<HttpResponseMessage>? task = null;
+            if (answer is null)
+            {
+                try
+                {
+                    task = sender.SendAsync(call.Request, cancellationToken);
+                }
+                catch (Exception ex)
+                {
+                    // The framework threw instead of returning a faulted task: the app gets the same.
+                    Completed(runtime, call, handlers, ran, null, ex, sendStart, answered: false, mayRetry: false, cancellationToken);
+                    Return(runtime, call);
+                    throw;
+                }
+
+                if (!task.IsCompleted)
+                {
+                    return ContinueAsync(runtime, call, sender, cancellationToken, handlers, default, ran, task, sendStart);
+                }
+            }
+
+            if (Completed(runtime, call, handlers, ran, task, answer, sendStart, cancellationToken))
+            {
+                continue;
+            }
+
+            Return(runtime, call);
+            return task ?? Task.FromResult(answer!);
+        }
     }
 
     public static HttpResponseMessage Send<TSender>(OutboundRuntime runtime, TSender sender, HttpRequestMessage request, CancellationToken cancellationToken, IOutboundHandler[] handlers)
@@ -48,8 +107,7 @@ internal static class OutboundRunner
         try
         {
             call = runtime.Calls.Rent();
-            call.Begin(request, runtime.Pipeline.MeasuresDuration);
-            runtime.CountIntercepted();
+            call.Begin(request, runtime.Pipeline.MeasuresDuration, handlers);
         }
         catch (Exception ex)
         {
@@ -65,8 +123,8 @@ internal static class OutboundRunner
             Exception? error = null;
             if (answer is not null)
             {
-                response = OutboundRuntime.Adopt(answer, call.Request);
                 runtime.CountAnswered();
+                response = OutboundRuntime.Adopt(answer, call.Request);
             }
             else
             {
@@ -76,20 +134,17 @@ internal static class OutboundRunner
                 }
                 catch (Exception ex)
                 {
+                    // The synchronous send reports failures by throwing: a failure a retry may follow.
                     error = ex;
                 }
             }
 
-            var outcome = new OutboundOutcome(response, error, call.Since(sendStart), answer is not null);
-            if (runtime.Complete(call, handlers, ran, in outcome) && runtime.MayRetry(call, cancellationToken))
+            if (Completed(runtime, call, handlers, ran, response, error, sendStart, answer is not null, mayRetry: true, cancellationToken))
             {
-                response?.Dispose();
-                call.NextAttempt();
                 continue;
             }
 
-            call.Reset();
-            runtime.Calls.Return(call);
+            Return(runtime, call);
             if (error is not null)
             {
                 ExceptionDispatchInfo.Throw(error);
@@ -126,109 +181,131 @@ internal static class OutboundRunner
         return (null, handlers.Length);
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private static async ValueTask RunAsync<TSender>(OutboundRuntime runtime, HttpOutboundCall call, TSender sender, CancellationToken cancellationToken, IOutboundHandler[] handlers)
+    /// <summary>
+    /// The rest of a call from its first pending step: a handler's pending request callback
+    /// (<paramref name="pendingHandler"/>, index <paramref name="index"/>), or the network's
+    /// pending send (<paramref name="sending"/>, after <paramref name="index"/> handlers ran).
+    /// </summary>
+    private static async Task<HttpResponseMessage> ContinueAsync<TSender>(OutboundRuntime runtime, HttpOutboundCall call, TSender sender, CancellationToken cancellationToken, IOutboundHandler[] handlers,
+        ValueTask<HttpResponseMessage?> pendingHandler, int index, Task<HttpResponseMessage>? sending, long sendStart = 0)
         where TSender : IOutboundSender
     {
+        bool resumeAtHandler = sending is null;
         while (true)
         {
-            int ran = 0;
             HttpResponseMessage? answer = null;
-            for (int i = 0; i < handlers.Length && answer is null; i++)
+            int ran = 0;
+            Task<HttpResponseMessage>? task = sending;
+            sending = null;
+            if (task is null)
             {
-                ran = i + 1;
-                call.HandlerIndex = i;
-                try
+                int first = 0;
+                if (resumeAtHandler)
                 {
-                    var pending = handlers[i].OnRequestAsync(call, cancellationToken);
-                    answer = pending.IsCompletedSuccessfully ? pending.Result : await pending.ConfigureAwait(false);
+                    // Finish the handler that went asynchronous, then carry on with the next ones.
+                    resumeAtHandler = false;
+                    ran = index + 1;
+                    first = index + 1;
+                    try
+                    {
+                        answer = await pendingHandler.ConfigureAwait(false);
+                    }
+                    catch (Exception ex)
+                    {
+                        runtime.HandlerFailed(ex, handlers[index], nameof(IOutboundHandler.OnRequestAsync));
+                    }
                 }
-                catch (Exception ex)
-                {
-                    runtime.HandlerFailed(ex, handlers[i], nameof(IOutboundHandler.OnRequestAsync));
-                }
-            }
 
-            long sendStart = call.Now();
-            Task<HttpResponseMessage>? task = null;
-            HttpResponseMessage? response = null;
-            Exception? error = null;
-            if (answer is not null)
-            {
-                response = OutboundRuntime.Adopt(answer, call.Request);
-                runtime.CountAnswered();
+                for (int i = first; i < handlers.Length && answer is null; i++)
+                {
+                    ran = i + 1;
+                    call.HandlerIndex = i;
+                    try
+                    {
+                        var pending = handlers[i].OnRequestAsync(call, cancellationToken);
+                        answer = pending.IsCompletedSuccessfully ? pending.Result : await pending.ConfigureAwait(false);
+                    }
+                    catch (Exception ex)
+                    {
+                        runtime.HandlerFailed(ex, handlers[i], nameof(IOutboundHandler.OnRequestAsync));
+                    }
+                }
+
+                sendStart = call.Now();
+                if (answer is null)
+                {
+                    try
+                    {
+                        task = sender.SendAsync(call.Request, cancellationToken);
+                    }
+                    catch (Exception ex)
+                    {
+                        Completed(runtime, call, handlers, ran, null, ex, sendStart, answered: false, mayRetry: false, cancellationToken);
+                        Return(runtime, call);
+                        throw;
+                    }
+                }
             }
             else
             {
+                ran = index;
+            }
+
+            if (task is not null && !task.IsCompleted)
+            {
                 try
                 {
-                    task = sender.SendAsync(call.Request, cancellationToken);
+                    await task.ConfigureAwait(false);
                 }
-                catch (Exception ex)
+                catch (Exception)
                 {
-                    // The framework threw instead of returning a faulted task: the app gets the same.
-                    error = ex;
-                    call.SyncError = ex;
-                }
-
-                if (task is not null)
-                {
-                    if (!task.IsCompleted)
-                    {
-                        try
-                        {
-                            await task.ConfigureAwait(false);
-                        }
-                        catch (Exception)
-                        {
-                            // Read below from the task itself.
-                        }
-                    }
-
-                    (response, error) = OutboundRuntime.Outcome(task);
+                    // Read below from the task itself.
                 }
             }
 
-            var outcome = new OutboundOutcome(response, error, call.Since(sendStart), answer is not null);
-            if (runtime.Complete(call, handlers, ran, in outcome) && call.SyncError is null && runtime.MayRetry(call, cancellationToken))
+            if (Completed(runtime, call, handlers, ran, task, answer, sendStart, cancellationToken))
             {
-                // The discarded response gives its connection back before the request goes again.
-                response?.Dispose();
-                call.NextAttempt();
                 continue;
             }
 
-            call.ResultTask = task;
-            call.Answer = answer;
-            return;
+            Return(runtime, call);
+            return task is not null ? await task.ConfigureAwait(false) : answer!;
         }
     }
 
-    private static async Task<HttpResponseMessage> AwaitRun(ValueTask run, OutboundRuntime runtime, HttpOutboundCall call)
+    /// <summary>
+    /// One attempt ended with the completed <paramref name="task"/> or a handler's
+    /// <paramref name="answer"/>: the completion callbacks run; true when the call goes again.
+    /// </summary>
+    private static bool Completed(OutboundRuntime runtime, HttpOutboundCall call, IOutboundHandler[] handlers, int ran, Task<HttpResponseMessage>? task, HttpResponseMessage? answer, long sendStart, CancellationToken cancellationToken)
     {
-        await run.ConfigureAwait(false);
-        return await Finish(runtime, call).ConfigureAwait(false);
-    }
-
-    /// <summary>What the app gets: the framework's task of the last send, the handler's answer, or the synchronous exception.</summary>
-    private static Task<HttpResponseMessage> Finish(OutboundRuntime runtime, HttpOutboundCall call)
-    {
-        var task = call.ResultTask;
-        var answer = call.Answer;
-        var error = call.SyncError;
-        call.Reset();
-        runtime.Calls.Return(call);
-        if (task is not null)
-        {
-            return task;
-        }
-
         if (answer is not null)
         {
-            return Task.FromResult(answer);
+            runtime.CountAnswered();
+            return Completed(runtime, call, handlers, ran, OutboundRuntime.Adopt(answer, call.Request), null, sendStart, answered: true, mayRetry: true, cancellationToken);
         }
 
-        ExceptionDispatchInfo.Throw(error!);
-        return null!;
+        var (response, error) = OutboundRuntime.Outcome(task!);
+        return Completed(runtime, call, handlers, ran, response, error, sendStart, answered: false, mayRetry: true, cancellationToken);
+    }
+
+    private static bool Completed(OutboundRuntime runtime, HttpOutboundCall call, IOutboundHandler[] handlers, int ran, HttpResponseMessage? response, Exception? error, long sendStart, bool answered, bool mayRetry, CancellationToken cancellationToken)
+    {
+        var outcome = new OutboundOutcome(response, error, call.Since(sendStart), answered);
+        if (!runtime.Complete(call, handlers, ran, in outcome) || !mayRetry || !runtime.MayRetry(call, cancellationToken))
+        {
+            return false;
+        }
+
+        // The discarded response gives its connection back before the request goes again.
+        response?.Dispose();
+        call.NextAttempt();
+        return true;
+    }
+
+    private static void Return(OutboundRuntime runtime, HttpOutboundCall call)
+    {
+        call.Reset();
+        runtime.Calls.Return(call);
     }
 }

@@ -16,7 +16,6 @@ internal sealed class OutboundRuntime : IStatusProvider
 
     private readonly LogRateLimiter _failures = new(TimeSpan.FromSeconds(10));
     private readonly IGovernorLogger _log;
-    private long _intercepted;
     private long _answered;
     private long _retries;
     private long _retriesRefused;
@@ -38,15 +37,11 @@ internal sealed class OutboundRuntime : IStatusProvider
     /// <summary>Which path intercepts ("patch" or "listener"), for the status counters.</summary>
     public string Mechanism { get; set; } = "none";
 
-    public long Intercepted => Interlocked.Read(ref _intercepted);
-
     public long Retries => Interlocked.Read(ref _retries);
 
     public long HandlerFailures => Interlocked.Read(ref _handlerFailures);
 
     public static void Activate(OutboundRuntime? runtime) => Volatile.Write(ref s_current, runtime);
-
-    public void CountIntercepted() => Interlocked.Increment(ref _intercepted);
 
     public void CountAnswered() => Interlocked.Increment(ref _answered);
 
@@ -165,7 +160,6 @@ internal sealed class OutboundRuntime : IStatusProvider
     public void Collect(StatusCollector collector)
     {
         collector.State("outbound", Mechanism);
-        collector.Counter("outbound", "intercepted", Interlocked.Read(ref _intercepted));
         collector.Counter("outbound", "answered", Interlocked.Read(ref _answered));
         collector.Counter("outbound", "retries", Interlocked.Read(ref _retries));
         collector.Counter("outbound", "retriesRefused", Interlocked.Read(ref _retriesRefused));

@@ -1,6 +1,5 @@
 using System.Reflection;
 using System.Runtime.CompilerServices;
-using Governor.Interception;
 using Governor.Patching;
 
 namespace Governor.Plugins.HttpClient;
@@ -49,35 +48,13 @@ internal static unsafe class SocketsHandlerDetour
         }
     }
 
-    /// <summary>Replaces <c>SocketsHttpHandler.SendAsync</c>; with no handler subscribed, one check and the original.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static Task<HttpResponseMessage> SendAsync(SocketsHttpHandler handler, HttpRequestMessage request, CancellationToken cancellationToken)
-    {
-        var sender = new OriginalSender(handler);
-        var runtime = OutboundRuntime.Current;
-        IOutboundHandler[] handlers;
-        if (runtime is null || (handlers = runtime.Pipeline.Handlers).Length == 0)
-        {
-            return sender.SendAsync(request, cancellationToken);
-        }
-
-        return OutboundRunner.SendAsync(runtime, sender, request, cancellationToken, handlers);
-    }
+    /// <summary>Replaces <c>SocketsHttpHandler.SendAsync</c>.</summary>
+    private static Task<HttpResponseMessage> SendAsync(SocketsHttpHandler handler, HttpRequestMessage request, CancellationToken cancellationToken) =>
+        OutboundDispatch.SendAsync(new OriginalSender(handler), request, cancellationToken);
 
     /// <summary>Replaces <c>SocketsHttpHandler.Send</c> (synchronous HTTP/1.1).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static HttpResponseMessage Send(SocketsHttpHandler handler, HttpRequestMessage request, CancellationToken cancellationToken)
-    {
-        var sender = new OriginalSender(handler);
-        var runtime = OutboundRuntime.Current;
-        IOutboundHandler[] handlers;
-        if (runtime is null || (handlers = runtime.Pipeline.Handlers).Length == 0)
-        {
-            return sender.Send(request, cancellationToken);
-        }
-
-        return OutboundRunner.Send(runtime, sender, request, cancellationToken, handlers);
-    }
+    private static HttpResponseMessage Send(SocketsHttpHandler handler, HttpRequestMessage request, CancellationToken cancellationToken) =>
+        OutboundDispatch.Send(new OriginalSender(handler), request, cancellationToken);
 
     /// <summary>
     /// A call can reach a replacement between the engine installing the detour and this class
@@ -125,5 +102,40 @@ internal static unsafe class SocketsHandlerDetour
             Interlocked.Exchange(ref _first, null)?.Dispose();
             Interlocked.Exchange(ref _second, null)?.Dispose();
         }
+    }
+}
+
+/// <summary>
+/// What a replacement does on every call: with no handler subscribed (or the plugin stopped), one
+/// static read, one array length check and the original; otherwise the pipeline.
+/// </summary>
+internal static class OutboundDispatch
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Task<HttpResponseMessage> SendAsync<TSender>(TSender sender, HttpRequestMessage request, CancellationToken cancellationToken)
+        where TSender : IOutboundSender
+    {
+        var runtime = OutboundRuntime.Current;
+        Governor.Interception.IOutboundHandler[] handlers;
+        if (runtime is null || (handlers = runtime.Pipeline.Handlers).Length == 0)
+        {
+            return sender.SendAsync(request, cancellationToken);
+        }
+
+        return OutboundRunner.SendAsync(runtime, sender, request, cancellationToken, handlers);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static HttpResponseMessage Send<TSender>(TSender sender, HttpRequestMessage request, CancellationToken cancellationToken)
+        where TSender : IOutboundSender
+    {
+        var runtime = OutboundRuntime.Current;
+        Governor.Interception.IOutboundHandler[] handlers;
+        if (runtime is null || (handlers = runtime.Pipeline.Handlers).Length == 0)
+        {
+            return sender.Send(request, cancellationToken);
+        }
+
+        return OutboundRunner.Send(runtime, sender, request, cancellationToken, handlers);
     }
 }

@@ -197,21 +197,41 @@ public sealed class SqlRuntimeTests : IDisposable
     }
 
     [Fact]
-    public async Task Watch_ReaderTask_TracksTheReaderItReturns()
+    public async Task WatchReader_PendingReaderTask_ReaderIsTrackedBeforeTheAppGetsIt()
     {
         var a = Handler("a");
         var reader = new DataTable().CreateDataReader();
-        var pending = new TaskCompletionSource<DbDataReader>();
+        var pending = new TaskCompletionSource<DbDataReader>(TaskCreationOptions.RunContinuationsAsynchronously);
         var call = _runtime.Begin(_command, SqlExecuteKind.Reader, isAsync: true, new ISqlHandler[] { a });
 
-        _runtime.Watch(call, pending.Task, ReaderResult<DbDataReader>.Get);
+        var appTask = _runtime.WatchReader(call, pending.Task);
         pending.SetResult(reader);
-        await pending.Task;
-        await Eventually(() => _runtime.Readers.Any);
+
+        Assert.Same(reader, await appTask);
+        // The app's first read would already find it: no race with a continuation.
+        Assert.True(_runtime.Readers.Any);
         Assert.Empty(a.Outcomes);
         _runtime.Readers.OnClosed(reader);
-
         Assert.Single(a.Outcomes);
+    }
+
+    [Fact]
+    public async Task WatchRead_PendingReadFails_TheErrorIsRecordedBeforeTheAppSeesIt()
+    {
+        var a = Handler("a");
+        var reader = new DataTable().CreateDataReader();
+        var call = _runtime.Begin(_command, SqlExecuteKind.Reader, isAsync: true, new ISqlHandler[] { a });
+        _runtime.ReaderExecuted(call, reader);
+        var pending = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var error = new InvalidOperationException("division by zero");
+
+        var appTask = _runtime.Readers.WatchRead(reader, pending.Task);
+        pending.SetException(error);
+
+        Assert.Same(error, await Assert.ThrowsAsync<InvalidOperationException>(() => appTask));
+        // The app now disposes the reader: the outcome already carries the error.
+        _runtime.Readers.OnClosed(reader);
+        Assert.Same(error, Assert.Single(a.Outcomes).Exception);
     }
 
     [Fact]
