@@ -24,15 +24,8 @@ internal static class OutboundRunner
     public static Task<HttpResponseMessage> SendAsync<TSender>(OutboundRuntime runtime, TSender sender, HttpRequestMessage request, CancellationToken cancellationToken, IOutboundHandler[] handlers)
         where TSender : IOutboundSender
     {
-        HttpOutboundCall call;
-        try
+        if (Start(runtime, request, handlers) is not { } call)
         {
-            call = runtime.Calls.Rent();
-            call.Begin(request, runtime.Pipeline.MeasuresDuration, handlers);
-        }
-        catch (Exception ex)
-        {
-            runtime.Failed(ex, "starting an outbound call");
             return sender.SendAsync(request, cancellationToken);
         }
 
@@ -103,15 +96,8 @@ internal static class OutboundRunner
     public static HttpResponseMessage Send<TSender>(OutboundRuntime runtime, TSender sender, HttpRequestMessage request, CancellationToken cancellationToken, IOutboundHandler[] handlers)
         where TSender : IOutboundSender
     {
-        HttpOutboundCall call;
-        try
+        if (Start(runtime, request, handlers) is not { } call)
         {
-            call = runtime.Calls.Rent();
-            call.Begin(request, runtime.Pipeline.MeasuresDuration, handlers);
-        }
-        catch (Exception ex)
-        {
-            runtime.Failed(ex, "starting an outbound call");
             return sender.Send(request, cancellationToken);
         }
 
@@ -301,6 +287,22 @@ internal static class OutboundRunner
         response?.Dispose();
         call.NextAttempt();
         return true;
+    }
+
+    /// <summary>A pooled call for <paramref name="request"/>, or null (logged) when Governor failed: the send then goes on untouched.</summary>
+    private static HttpOutboundCall? Start(OutboundRuntime runtime, HttpRequestMessage request, IOutboundHandler[] handlers)
+    {
+        try
+        {
+            var call = runtime.Calls.Rent();
+            call.Begin(request, runtime.Pipeline.MeasuresDuration, handlers);
+            return call;
+        }
+        catch (Exception ex)
+        {
+            runtime.Failed(ex, "starting an outbound call");
+            return null;
+        }
     }
 
     private static void Return(OutboundRuntime runtime, HttpOutboundCall call)

@@ -53,27 +53,15 @@ public static class HttpScenarios
         return results;
     }
 
-    public static async Task<CaseResult> Get(HttpClient http, string name, string url)
-    {
-        try
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Get, url);
-            request.Headers.Add("x-case", name);
-            AddExtra(request);
-            using var response = await http.SendAsync(request);
-            return await Read(name, response);
-        }
-        catch (Exception ex)
-        {
-            return CaseResult.Failed(name, ex);
-        }
-    }
+    public static Task<CaseResult> Get(HttpClient http, string name, string url) => Send(http, name, HttpMethod.Get, url, null);
 
-    public static async Task<CaseResult> Post(HttpClient http, string name, string url, string body)
+    public static Task<CaseResult> Post(HttpClient http, string name, string url, string body) => Send(http, name, HttpMethod.Post, url, new StringContent(body));
+
+    private static async Task<CaseResult> Send(HttpClient http, string name, HttpMethod method, string url, HttpContent? content)
     {
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body) };
+            using var request = new HttpRequestMessage(method, url) { Content = content };
             request.Headers.Add("x-case", name);
             AddExtra(request);
             using var response = await http.SendAsync(request);

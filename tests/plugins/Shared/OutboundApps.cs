@@ -214,27 +214,7 @@ public sealed class OutboundApp : IDisposable
     public List<JsonElement> SqlRecordsWhere(Func<string, bool> text, int count = 1) =>
         WaitForRecords(r => r.GetProperty("kind").GetString() == "sql" && text(r.GetProperty("text").GetString()!), count);
 
-    public List<JsonElement> Records()
-    {
-        var list = new List<JsonElement>();
-        if (!File.Exists(RecordFile))
-        {
-            return list;
-        }
-
-        using var stream = new FileStream(RecordFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        using var reader = new StreamReader(stream);
-        while (reader.ReadLine() is { } line)
-        {
-            if (line.EndsWith('}'))
-            {
-                using var doc = JsonDocument.Parse(line);
-                list.Add(doc.RootElement.Clone());
-            }
-        }
-
-        return list;
-    }
+    public List<JsonElement> Records() => JsonLines.Read(RecordFile);
 
     /// <summary>The agent's log of this process.</summary>
     public string AgentLog()

@@ -2,21 +2,6 @@ using Governor.Interception;
 
 namespace Governor.Plugins.AdoNet.Tests.Pipeline;
 
-internal sealed class ListLogger : IGovernorLogger
-{
-    public List<string> Lines { get; } = new();
-
-    public bool IsEnabled(GovernorLogLevel level) => true;
-
-    public void Write(GovernorLogLevel level, Exception? exception, string messageTemplate, params object?[] args)
-    {
-        lock (Lines)
-        {
-            Lines.Add($"{level}: {messageTemplate} {exception?.Message}");
-        }
-    }
-}
-
 /// <summary>Logs its callbacks into a shared journal and does what it is told.</summary>
 internal sealed class ScriptedSqlHandler : ISqlHandler
 {

@@ -2,6 +2,7 @@ using System.Data;
 using System.Data.Common;
 using Governor.Interception;
 using Microsoft.Data.Sqlite;
+using Governor.Plugins.Outbound.Testing;
 using Xunit;
 
 namespace Governor.Plugins.AdoNet.Tests.Pipeline;

@@ -3,22 +3,6 @@ using Governor.Interception;
 
 namespace Governor.Plugins.HttpClient.Tests.Pipeline;
 
-/// <summary>A logger that keeps what it was given.</summary>
-internal sealed class ListLogger : IGovernorLogger
-{
-    public List<string> Lines { get; } = new();
-
-    public bool IsEnabled(GovernorLogLevel level) => true;
-
-    public void Write(GovernorLogLevel level, Exception? exception, string messageTemplate, params object?[] args)
-    {
-        lock (Lines)
-        {
-            Lines.Add($"{level}: {messageTemplate} {exception?.Message}");
-        }
-    }
-}
-
 /// <summary>Stands in for the framework's SocketsHttpHandler: answers with a script, counts sends.</summary>
 internal sealed class Network
 {

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using Governor.Interception;
+using Governor.Plugins.Outbound.Testing;
 using Xunit;
 
 namespace Governor.Plugins.HttpClient.Tests.Pipeline;
