@@ -174,27 +174,7 @@ public sealed class RunningApp : IDisposable
         }
     }
 
-    public List<JsonElement> Records()
-    {
-        var list = new List<JsonElement>();
-        if (!File.Exists(RecordFile))
-        {
-            return list;
-        }
-
-        using var stream = new FileStream(RecordFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        using var reader = new StreamReader(stream);
-        while (reader.ReadLine() is { } line)
-        {
-            if (line.EndsWith('}'))
-            {
-                using var doc = JsonDocument.Parse(line);
-                list.Add(doc.RootElement.Clone());
-            }
-        }
-
-        return list;
-    }
+    public List<JsonElement> Records() => JsonLines.Read(RecordFile);
 
     public void Dispose() => Process.Dispose();
 }
