@@ -22,14 +22,22 @@ app.MapPost("/greet.Greeter/SayHello", (HttpContext context, Served served) =>
 app.MapGet("/_stats/{name}", (string name, Served served) => served.Report(name));
 
 // An outbound call, as app code makes them: what the app saw (status, body, a header, or the
-// exception's type, its base types and HttpRequestException.StatusCode).
+// exception's type, its base types and HttpRequestException.StatusCode). With ?record=name, a
+// call the downstream served is recorded under that name at the moment the app made it: the
+// time the throttle decided, which the downstream's own record can trail under load.
 var outbound = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
-app.MapGet("/call", async (string url) =>
+app.MapGet("/call", async (string url, string? record, Served served) =>
 {
     try
     {
+        double calledAt = Served.NowMs();
         using var response = await outbound.GetAsync(url);
         string body = await response.Content.ReadAsStringAsync();
+        if (record is not null && response.IsSuccessStatusCode && body == "served")
+        {
+            served.Record(record, calledAt);
+        }
+
         string? header = response.Headers.TryGetValues("X-Throttled", out var values) ? string.Join(",", values) : null;
         return Results.Json(new { status = (int)response.StatusCode, body, header });
     }
@@ -51,6 +59,10 @@ app.Run();
 public sealed class Served
 {
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+
+    public static double NowMs() => Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
+
+    public void Record(string name, double ms) => Get(name).Arrived(ms);
 
     public string Run(string name)
     {
@@ -97,9 +109,10 @@ public sealed class Served
 
         public int MaxInFlight { get; private set; }
 
-        public void Arrived()
+        public void Arrived() => Arrived(NowMs());
+
+        public void Arrived(double ms)
         {
-            double ms = Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
             lock (this)
             {
                 Times.Add(ms);

@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using System.Reflection;
 using System.Text.Json;
 using Governor.Testing;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Governor.Plugins.Throttle.Tests.Process;
 
@@ -176,14 +178,16 @@ public sealed class ThrottleAppFixture : IDisposable
 
     public ThrottleAppFixture()
     {
+        Http1Port = AppProcess.FreePort();
+        Http2Port = AppProcess.FreePort();
         Home = new AgentHomeCopy();
         Home.WriteRule("e2e.yaml", Rules);
         Home.WriteRule("opensergo-foo.yaml", OpenSergoExample());
-        Home.WriteRule("reload.yaml", ReloadRule(100));
+        Home.WriteRule("reload.yaml", ReloadRule("reload", "/load/reload", 100));
+        Home.WriteRule("outbound.yaml", OutboundRules(Http1Port));
+        Home.WriteRule("reload-outbound.yaml", ReloadRule("reload-outbound", DownstreamResource("reload-outbound"), 100));
         LoadGenerator = TestApps.Publish("tests/load/Governor.LoadGenerator", "net10.0");
         var app = TestApps.Publish("tests/apps/ThrottleWebApp", "net10.0");
-        Http1Port = AppProcess.FreePort();
-        Http2Port = AppProcess.FreePort();
         string arguments = $"--Kestrel:Endpoints:h1:Url=http://127.0.0.1:{Http1Port} --Kestrel:Endpoints:h2:Url=http://127.0.0.1:{Http2Port} --Kestrel:Endpoints:h2:Protocols=Http2";
         App = AppProcess.Start(app, arguments, Home.Environment());
         try
@@ -221,11 +225,12 @@ public sealed class ThrottleAppFixture : IDisposable
         return doc[start..doc.IndexOf("```", start, StringComparison.Ordinal)];
     }
 
-    public static string ReloadRule(int threshold) => $"""
+    /// <summary>A rate limit of <paramref name="threshold"/> per second on <paramref name="target"/>, in a file of its own (hot reload rewrites it).</summary>
+    public static string ReloadRule(string name, string target, int threshold) => $"""
         apiVersion: fault-tolerance.opensergo.io/v1alpha1
         kind: RateLimitStrategy
         metadata:
-          name: rl-reload
+          name: rl-{name}
         spec:
           metricType: RequestAmount
           limitMode: Local
@@ -235,13 +240,70 @@ public sealed class ThrottleAppFixture : IDisposable
         apiVersion: fault-tolerance.opensergo.io/v1alpha1
         kind: FaultToleranceRule
         metadata:
-          name: reload
+          name: {name}
         spec:
           targets:
-            - targetResourceName: /load/reload
+            - targetResourceName: '{target}'
           strategies:
-            - name: rl-reload
+            - name: rl-{name}
         """;
+
+    /// <summary>
+    /// Outbound resources: the app calls itself (its /load/{name} endpoints) through HttpClient,
+    /// and the throttle limits those calls by host, port and path. 5 per second with the rate
+    /// fallback; nothing at all (threshold 0) for the exception test.
+    /// </summary>
+    public static string OutboundRules(int port) => $"""
+        apiVersion: fault-tolerance.opensergo.io/v1alpha1
+        kind: RateLimitStrategy
+        metadata:
+          name: rl-outbound-5
+        spec:
+          metricType: RequestAmount
+          limitMode: Local
+          threshold: 5
+          statDuration: "1s"
+        ---
+        apiVersion: fault-tolerance.opensergo.io/v1alpha1
+        kind: RateLimitStrategy
+        metadata:
+          name: rl-outbound-none
+        spec:
+          metricType: RequestAmount
+          limitMode: Local
+          threshold: 0
+          statDuration: "1s"
+        ---
+        apiVersion: fault-tolerance.opensergo.io/v1alpha1
+        kind: FaultToleranceRule
+        metadata:
+          name: outbound
+        spec:
+          targets:
+            - targetResourceName: '127.0.0.1:{port}/load/downstream'
+          strategies:
+            - name: rl-outbound-5
+          fallbackAction: fb-rate
+        ---
+        apiVersion: fault-tolerance.opensergo.io/v1alpha1
+        kind: FaultToleranceRule
+        metadata:
+          name: outbound-refused
+        spec:
+          targets:
+            - targetResourceName: '127.0.0.1:{port}/load/refused'
+          strategies:
+            - name: rl-outbound-none
+        """;
+
+    /// <summary>The outbound resource name of the app's own /load/{name} endpoint, as the rules write it.</summary>
+    public string DownstreamResource(string name) => $"127.0.0.1:{Http1Port}/load/{name}";
+
+    /// <summary>
+    /// The app's endpoint that makes an outbound call to its own /load/{name}; the calls that get
+    /// through are also recorded under call-{name} with the time the app made them.
+    /// </summary>
+    public string CallUrl(string name) => $"{Http1}/call?record=call-{name}&url={Uri.EscapeDataString($"{Http1}/load/{name}")}";
 
     /// <summary>Runs the load generator (another process, without the agent) and returns its summary.</summary>
     public LoadResult Load(string arguments)
@@ -253,6 +315,15 @@ public sealed class ThrottleAppFixture : IDisposable
         return new LoadResult(JsonDocument.Parse(json).RootElement.Clone());
     }
 
+    /// <summary>Offers load from the load generator, then reads what the app served under <paramref name="name"/>.</summary>
+    public (LoadResult Load, Served Served) Offer(ITestOutputHelper output, string arguments, string name)
+    {
+        var load = Load(arguments);
+        var served = Served(name);
+        output.WriteLine($"sent {load.Sent}, served {served.Count}, answers {string.Join("; ", load.Signatures)}; scheduler lag max {load.MaxLagMs:F0} ms");
+        return (load, served);
+    }
+
     /// <summary>What the app served under <paramref name="name"/>: its own server-side record.</summary>
     public Served Served(string name)
     {
@@ -261,6 +332,25 @@ public sealed class ThrottleAppFixture : IDisposable
         var root = JsonDocument.Parse(json).RootElement;
         return new Served(root.GetProperty("count").GetInt32(), root.GetProperty("maxInFlight").GetInt32(), root.GetProperty("timesMs").EnumerateArray().Select(e => e.GetDouble()).Order().ToArray());
     }
+
+    /// <summary>
+    /// <c>governor status &lt;pid&gt;</c> (the CLI as a process, live over EventPipe from the
+    /// agent's EventSource): the JSON form and the table an operator reads.
+    /// </summary>
+    public (JsonElement Json, string Table) CliStatus()
+    {
+        string cli = typeof(ThrottleAppFixture).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "GovernorCli").Value!;
+        string pid = App.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var (code, output) = TestApps.Run("dotnet", $"\"{cli}\" status {pid} --json", TimeSpan.FromMinutes(1));
+        Assert.True(code == 0, $"governor status --json exited with {code}:\n{output}");
+        var json = JsonDocument.Parse(output[output.IndexOf('{', StringComparison.Ordinal)..]).RootElement.Clone();
+        var (tableCode, table) = TestApps.Run("dotnet", $"\"{cli}\" status {pid}", TimeSpan.FromMinutes(1));
+        Assert.True(tableCode == 0, $"governor status exited with {tableCode}:\n{table}");
+        return (json, table);
+    }
+
+    /// <summary>For a failure's message: whether the app still runs, its output and the agent's log.</summary>
+    public string Diagnose() => $"app exited: {App.HasExited}{(App.HasExited ? $" (code {App.ExitCode})" : string.Empty)}\napp output:\n{App.Output}\nagent log:\n{Home.ReadLogs()}";
 
     /// <summary>Agent log lines that contain every one of <paramref name="parts"/>.</summary>
     public int LogLines(params string[] parts) => Home.ReadLogs().Split('\n').Count(line => parts.All(p => line.Contains(p, StringComparison.Ordinal)));
@@ -279,6 +369,44 @@ public sealed class ThrottleAppFixture : IDisposable
 public sealed class ThrottleProcessCollection : ICollectionFixture<ThrottleAppFixture>
 {
     public const string Name = "throttle processes";
+}
+
+/// <summary>
+/// The outbound scenarios' own app process (same rules, same app): the app calls itself through
+/// HttpClient under load, and whatever happens to that process stays out of the inbound scenarios.
+/// </summary>
+public sealed class OutboundThrottleAppFixture : IDisposable
+{
+    public ThrottleAppFixture App { get; } = new();
+
+    public void Dispose() => App.Dispose();
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class OutboundThrottleProcessCollection : ICollectionFixture<OutboundThrottleAppFixture>
+{
+    public const string Name = "throttle outbound processes";
+}
+
+/// <summary>Reads the throttle's resources from a status document.</summary>
+public static class ThrottleStatus
+{
+    public static long Gauge(JsonElement status, string resource, string gauge) => Resource(status, resource).GetProperty("gauges").GetProperty(gauge).GetInt64();
+
+    public static string? State(JsonElement status, string resource) => Resource(status, resource).GetProperty("state").GetString();
+
+    public static JsonElement Resource(JsonElement status, string resource)
+    {
+        foreach (var r in status.GetProperty("resources").EnumerateArray())
+        {
+            if (r.GetProperty("plugin").GetString() == "throttle" && r.GetProperty("resource").GetString() == resource)
+            {
+                return r;
+            }
+        }
+
+        throw new InvalidOperationException($"no resource {resource} in {status.GetRawText()}");
+    }
 }
 
 /// <summary>The app's record of one name: requests served, most at once, arrival times (ms, monotonic clock, sorted).</summary>

@@ -37,6 +37,14 @@ public sealed class ThrottleProcessTests
 
         _app.Status.WaitFor(s => StatusFile.Counter(s, "throttle", "/load/rate", "blocked") == rejected && StatusFile.Counter(s, "throttle", "/load/rate", "passed") == served.Count, what: $"{served.Count} passed and {rejected} blocked");
 
+        // The same counts, live, as an operator reads them: governor status (EventPipe).
+        var (json, table) = _app.CliStatus();
+        Assert.Equal(served.Count, StatusFile.Counter(json, "throttle", "/load/rate", "passed"));
+        Assert.Equal(rejected, StatusFile.Counter(json, "throttle", "/load/rate", "blocked"));
+        _output.WriteLine(table);
+        Assert.Contains("Resources of throttle", table, StringComparison.Ordinal);
+        Assert.Matches($@"/load/rate\s+enforcing\s+.*\b{rejected}\b.*\b{served.Count}\b", table);
+
         // 3,000 rejections in 10 s, one log line per 10 s: one or two lines, not thousands.
         int lines = _app.LogLines("Throttle rejected a request", "/load/rate");
         _output.WriteLine($"rejection log lines: {lines}");
@@ -66,18 +74,32 @@ public sealed class ThrottleProcessTests
     [Fact]
     public void WarmUp_SaturatingLoadFromCold_PerSecondAdmittedFollowSentinelsCurveWithin10Percent()
     {
-        // threshold 100, warmUpPeriodSec 5, coldFactor 3; 300 per second offered, from a whole second.
+        // threshold 100, warmUpPeriodSec 5, coldFactor 3; 300 per second offered, from a whole
+        // second. The app's request path warmed up first on an unlimited name (the warm-up's own
+        // resource stays cold).
+        _app.Load($"rate --url {_app.Http1}/load/warm-prime --rate 100 --seconds 1");
         var load = _app.Load($"rate --url {_app.Http1}/load/warm --rate 300 --seconds 8 --align-second");
         var served = _app.Served("warm").PerSecond();
         var offered = load.SentPerSecond;
         long first = offered.Keys.Min();
-        int seconds = (int)(offered.Keys.Max() - first + 1);
-        int[] offeredBySecond = Enumerable.Range(0, seconds).Select(s => offered.GetValueOrDefault(first + s)).ToArray();
-        int[] admitted = Enumerable.Range(0, seconds).Select(s => served.GetValueOrDefault(first + s)).ToArray();
-        int[] expected = WarmUpTests.SentinelCurve(100, 5, 3, offeredBySecond);
-        _output.WriteLine($"offered  {string.Join(",", offeredBySecond)}\nadmitted {string.Join(",", admitted)}\nSentinel {string.Join(",", expected)}\nscheduler lag max {load.MaxLagMs:F0} ms");
+        long last = offered.Keys.Max();
 
-        Assert.Equal(served.Values.Sum(), admitted.Sum());
+        // The curve starts with the throttle's first request. On a loaded machine the first
+        // requests can reach the app up to a second late (the load generator is a new process
+        // and opens its connections then), so the app's first second with admissions anchors the
+        // curve. The load's last second is partial and not compared.
+        long start = served.Keys.Min();
+        int seconds = (int)(last - start);
+        int[] offeredBySecond = Enumerable.Range(0, seconds).Select(s => offered.GetValueOrDefault(start + s)).ToArray();
+        int[] admitted = Enumerable.Range(0, seconds).Select(s => served.GetValueOrDefault(start + s)).ToArray();
+        int[] expected = WarmUpTests.SentinelCurve(100, 5, 3, offeredBySecond);
+        _output.WriteLine($"offered  {string.Join(",", offeredBySecond)}\nadmitted {string.Join(",", admitted)}\nSentinel {string.Join(",", expected)}\nfirst admission {start - first} s after the load's first second; scheduler lag max {load.MaxLagMs:F0} ms");
+
+        Assert.InRange(start - first, 0, 1);
+        Assert.Equal(served.Values.Sum(), admitted.Sum() + served.GetValueOrDefault(last));
+        // The warm-up period and at least a second at the threshold.
+        Assert.True(seconds >= 6, $"{seconds} whole seconds");
+        Assert.Equal(100, expected[^1]);
         for (int s = 0; s < seconds; s++)
         {
             Assert.True(Math.Abs(admitted[s] - expected[s]) <= Math.Max(1, expected[s] / 10.0), $"second {s}: admitted {admitted[s]}, Sentinel's curve {expected[s]}");
@@ -131,13 +153,13 @@ public sealed class ThrottleProcessTests
         Assert.Equal(20 - served.Count, load.Status(429));
         Assert.True(load.Status(429) >= 10, load.ToString());
         // Every permit given back once the requests completed.
-        _app.Status.WaitFor(s => StatusFile.Counter(s, "throttle", "/load/concurrent", "blocked") == load.Status(429) && GaugeOf(s, "/load/concurrent", "inFlight") == 0, what: "the blocked count and no permit out");
+        _app.Status.WaitFor(s => StatusFile.Counter(s, "throttle", "/load/concurrent", "blocked") == load.Status(429) && ThrottleStatus.Gauge(s, "/load/concurrent", "inFlight") == 0, what: "the blocked count and no permit out");
     }
 
     [Fact]
     public void OpenSergoExample_FooAsWrittenInTheDocs_TenPerSecondRestBlockedBySentinelResponse()
     {
-        var (load, served) = Offer($"rate --url {_app.Http1}/foo --rate 30 --seconds 3 --capture-header X-Sentinel-Limit", "foo");
+        var (load, served) = _app.Offer(_output, $"rate --url {_app.Http1}/foo --rate 30 --seconds 3 --capture-header X-Sentinel-Limit", "foo");
 
         // threshold 10 per 1 s for 3 s.
         Assert.InRange(served.Count, 27, 33);
@@ -148,7 +170,7 @@ public sealed class ThrottleProcessTests
     public void RouteTemplate_OrdersById_ThrottledInTheRouteStageAcrossEveryId()
     {
         // Every request has another id: only the route template '/orders/{id}' (20 per second) groups them.
-        var (load, served) = Offer($"rate --url {_app.Http1}/orders/{{i}} --rate 60 --seconds 3", "orders");
+        var (load, served) = _app.Offer(_output, $"rate --url {_app.Http1}/orders/{{i}} --rate 60 --seconds 3", "orders");
 
         Assert.InRange(served.Count, 54, 66);
         Assert.Equal(180 - served.Count, load.Signatures["429|Too many requests for '/orders/{id}'; try again later."]);
@@ -156,49 +178,8 @@ public sealed class ThrottleProcessTests
     }
 
     [Fact]
-    public async Task HotReload_ThresholdLoweredFrom100To20UnderLoad_TakesEffectWithin2Seconds()
-    {
-        var loading = Task.Run(() => _app.Load($"rate --url {_app.Http1}/load/reload --rate 200 --seconds 7"));
-        while (_app.Served("reload").Count == 0)
-        {
-            Assert.False(loading.IsCompleted, "the load ended before the app served anything");
-            await Task.Delay(20);
-        }
-
-        await Task.Delay(TimeSpan.FromSeconds(2.5));
-        double writtenAt = ThrottleAppFixture.NowMs();
-        _app.Home.WriteRule("reload.yaml", ThrottleAppFixture.ReloadRule(20));
-
-        // When the agent reports the new limit (its status file is rewritten every 200 ms here).
-        _app.Status.WaitFor(s => GaugeOf(s, "/load/reload", "rateLimit") == 20, TimeSpan.FromSeconds(10), "the new limit");
-        double reportedAt = ThrottleAppFixture.NowMs();
-        var load = await loading;
-        var times = _app.Served("reload").TimesMs;
-
-        // Windows that start on a bucket edge (whole seconds are) hold at most the threshold:
-        // the app's whole seconds show the limit in force. The first whole second that starts
-        // a second or more after the write ends within 2 s of it, and from there on every
-        // second holds at most 20 (+2 for a request the app ran a moment after its admission).
-        var perSecond = times.GroupBy(t => (long)Math.Floor(t / 1000)).ToDictionary(g => g.Key, g => g.Count());
-        long firstAfter = (long)Math.Ceiling((writtenAt + 1000) / 1000);
-        long lastLoaded = (long)Math.Floor(load.Root.GetProperty("lastSentMs").GetDouble() / 1000) - 1;
-        long lastBefore = (long)Math.Floor(writtenAt / 1000) - 1;
-        var after = Enumerable.Range(0, (int)(lastLoaded - firstAfter + 1)).Select(k => perSecond.GetValueOrDefault(firstAfter + k)).ToArray();
-        _output.WriteLine($"served {times.Length}; per whole second {string.Join(",", perSecond.OrderBy(p => p.Key).Select(p => p.Key == lastBefore + 1 ? $"[{p.Value}]" : p.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)))} ([the second of the change]); offered per second {string.Join(",", load.SentPerSecond.OrderBy(p => p.Key).Select(p => p.Value))}, scheduler lag max {load.MaxLagMs:F0} ms; the status file showed the new limit {reportedAt - writtenAt:F0} ms after the file was written");
-
-        // Before: the old limit, 100 in a whole second (a second can hold fewer when arrivals dip,
-        // never more).
-        long firstFull = (long)Math.Floor(load.Root.GetProperty("firstSentMs").GetDouble() / 1000) + 1;
-        var before = Enumerable.Range(0, (int)(lastBefore - firstFull + 1)).Select(k => perSecond.GetValueOrDefault(firstFull + k)).ToArray();
-        Assert.NotEmpty(before);
-        Assert.All(before, n => Assert.InRange(n, 0, 110));
-        Assert.InRange(before.Max(), 90, 110);
-        Assert.True(after.Length >= 2, $"only {after.Length} whole loaded seconds after the change");
-        Assert.All(after, n => Assert.InRange(n, 0, 22));
-        Assert.Contains(after, n => n >= 15);
-        Assert.True(reportedAt - writtenAt <= 2000, $"the new limit was reported {reportedAt - writtenAt:F0} ms after the change");
-        Assert.True(load.Status(429) > 0);
-    }
+    public Task HotReload_ThresholdLoweredFrom100To20UnderLoad_TakesEffectWithin2Seconds() =>
+        HotReloadScenario.RunAsync(_app, _output, inbound: true);
 
     [Fact]
     public void ObserveMode_FloodOnAnObservedRule_NothingRejectedWouldBeBlocksCountedAndLoggedOnce()
@@ -216,7 +197,7 @@ public sealed class ThrottleProcessTests
         // 10 per second would have passed: about 270 would-be rejections.
         Assert.InRange(observed!.Value, 255, 280);
         Assert.Equal(0, StatusFile.Counter(status, "throttle", "/load/observed", "blocked"));
-        Assert.Equal("observing", StateOf(status, "/load/observed"));
+        Assert.Equal("observing", ThrottleStatus.State(status, "/load/observed"));
         Assert.Equal(1, lines);
     }
 
@@ -240,31 +221,5 @@ public sealed class ThrottleProcessTests
         // Its slot comes 1 s after the 2nd request's, not after the abandoned 5th one's (4 s).
         Assert.True(nextServedAfter < 1500, $"served {nextServedAfter:F0} ms after it was sent");
         _app.Status.WaitFor(s => StatusFile.Counter(s, "throttle", "/load/leaving", "abandoned") == 3 && StatusFile.Counter(s, "throttle", "/load/leaving", "passed") == 3, what: "3 abandoned and 3 passed");
-    }
-
-    /// <summary>Offers load from the load generator, then reads what the app served under <paramref name="name"/>.</summary>
-    private (LoadResult Load, Served Served) Offer(string arguments, string name)
-    {
-        var load = _app.Load(arguments);
-        var served = _app.Served(name);
-        _output.WriteLine($"sent {load.Sent}, served {served.Count}, answers {string.Join("; ", load.Signatures)}; scheduler lag max {load.MaxLagMs:F0} ms");
-        return (load, served);
-    }
-
-    private static long GaugeOf(JsonElement status, string resource, string gauge) => ResourceOf(status, resource).GetProperty("gauges").GetProperty(gauge).GetInt64();
-
-    private static string? StateOf(JsonElement status, string resource) => ResourceOf(status, resource).GetProperty("state").GetString();
-
-    private static JsonElement ResourceOf(JsonElement status, string resource)
-    {
-        foreach (var r in status.GetProperty("resources").EnumerateArray())
-        {
-            if (r.GetProperty("plugin").GetString() == "throttle" && r.GetProperty("resource").GetString() == resource)
-            {
-                return r;
-            }
-        }
-
-        throw new InvalidOperationException($"no resource {resource} in {status.GetRawText()}");
     }
 }
