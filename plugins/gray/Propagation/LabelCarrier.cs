@@ -1,0 +1,274 @@
+using System.Net.Http.Headers;
+using Governor.Interception;
+using Governor.Plugins.Gray.Labeling;
+
+namespace Governor.Plugins.Gray.Propagation;
+
+/// <summary>
+/// Reads and writes the label's carriers: the W3C <c>baggage</c> entry <c>OpenSergo-Label</c>
+/// (OpenSergo's carrier, which tracing systems already forward) and a plain header
+/// (<c>x-governor-tag</c> by default; <c>x-mse-tag</c> is accepted on the way in). Writing merges
+/// with a <c>baggage</c> header that is already there (from the app or from the runtime's
+/// distributed tracing), replacing only our entry, and leaves every other entry as it was.
+/// </summary>
+internal sealed class LabelCarrier
+{
+    public const string BaggageHeader = "baggage";
+    public const string BaggageKey = "OpenSergo-Label";
+
+    private readonly string _header;
+    private readonly string[] _inputHeaders;
+    private volatile string[] _knownLabels = Array.Empty<string>();
+    private volatile Entry? _lastEntry;
+
+    public LabelCarrier(string header, IReadOnlyList<string> acceptHeaders)
+    {
+        _header = header;
+        _inputHeaders = new[] { header }.Concat(acceptHeaders).ToArray();
+    }
+
+    /// <summary>The labels the rules know (set on every rule change): labels read from baggage resolve to these strings.</summary>
+    public IReadOnlyList<string> KnownLabels
+    {
+        get => _knownLabels;
+        set => _knownLabels = value.ToArray();
+    }
+
+    public string Header => _header;
+
+    public IReadOnlyList<string> InputHeaders => _inputHeaders;
+
+    /// <summary>
+    /// The label a request arrived with: the plain headers first, then the baggage entry.
+    /// <paramref name="present"/> is true when any carrier was there, valid or not.
+    /// </summary>
+    public string? ReadInbound(InboundCall call, out bool present)
+    {
+        present = false;
+        foreach (string name in _inputHeaders)
+        {
+            string? value = call.GetHeader(name);
+            if (value is not null)
+            {
+                present = true;
+                if (LabelText.IsValid(value))
+                {
+                    return value;
+                }
+            }
+        }
+
+        string? baggage = call.GetHeader(BaggageHeader);
+        if (baggage is not null && TryFindBaggageLabel(baggage, out var label))
+        {
+            present = true;
+            return LabelText.IsValid(label) ? Intern(label) : null;
+        }
+
+        return null;
+    }
+
+    /// <summary>A label the app itself put on an outbound request (it labels traffic by its own logic, or forwards headers).</summary>
+    public string? ReadOutbound(HttpRequestMessage request)
+    {
+        var headers = request.Headers.NonValidated;
+        foreach (string name in _inputHeaders)
+        {
+            if (headers.TryGetValues(name, out var values))
+            {
+                foreach (string value in values)
+                {
+                    if (LabelText.IsValid(value))
+                    {
+                        return value;
+                    }
+                }
+            }
+        }
+
+        if (headers.TryGetValues(BaggageHeader, out var baggage))
+        {
+            foreach (string value in baggage)
+            {
+                if (TryFindBaggageLabel(value, out var label) && LabelText.IsValid(label))
+                {
+                    return Intern(label);
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Puts <paramref name="label"/> on the request: the plain header and the baggage entry, replacing other values of either.</summary>
+    public void Write(HttpRequestMessage request, string label)
+    {
+        var headers = request.Headers;
+        if (headers.NonValidated.TryGetValues(_header, out var current))
+        {
+            if (current.Count != 1 || !string.Equals(First(current), label, StringComparison.Ordinal))
+            {
+                headers.Remove(_header);
+                headers.TryAddWithoutValidation(_header, label);
+            }
+        }
+        else
+        {
+            headers.TryAddWithoutValidation(_header, label);
+        }
+
+        if (!headers.NonValidated.TryGetValues(BaggageHeader, out var baggage))
+        {
+            headers.TryAddWithoutValidation(BaggageHeader, EntryFor(label));
+            return;
+        }
+
+        string? merged = MergeBaggage(baggage, label);
+        if (merged is not null)
+        {
+            headers.Remove(BaggageHeader);
+            headers.TryAddWithoutValidation(BaggageHeader, merged);
+        }
+    }
+
+    /// <summary>
+    /// Removes every label carrier from the request: an untrusted label the app forwarded (by
+    /// copying the incoming headers) must not reach services that trust what they receive.
+    /// </summary>
+    public void Strip(HttpRequestMessage request)
+    {
+        var headers = request.Headers;
+        foreach (string name in _inputHeaders)
+        {
+            headers.Remove(name);
+        }
+
+        if (headers.NonValidated.TryGetValues(BaggageHeader, out var baggage))
+        {
+            string joined = Join(baggage);
+            string rest = RemoveEntry(joined);
+            if (!ReferenceEquals(rest, joined))
+            {
+                headers.Remove(BaggageHeader);
+                if (rest.Length != 0)
+                {
+                    headers.TryAddWithoutValidation(BaggageHeader, rest);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The value of the <c>OpenSergo-Label</c> member of a W3C baggage list
+    /// (<c>k1=v1;prop, OpenSergo-Label=gray</c>), without its properties and whitespace.
+    /// </summary>
+    public static bool TryFindBaggageLabel(string baggage, out ReadOnlySpan<char> label)
+    {
+        var rest = baggage.AsSpan();
+        while (!rest.IsEmpty)
+        {
+            int comma = rest.IndexOf(',');
+            var member = comma < 0 ? rest : rest[..comma];
+            rest = comma < 0 ? ReadOnlySpan<char>.Empty : rest[(comma + 1)..];
+            int equals = member.IndexOf('=');
+            if (equals < 0)
+            {
+                continue;
+            }
+
+            if (member[..equals].Trim().Equals(BaggageKey, StringComparison.OrdinalIgnoreCase))
+            {
+                var value = member[(equals + 1)..];
+                int semicolon = value.IndexOf(';');
+                label = (semicolon < 0 ? value : value[..semicolon]).Trim();
+                return true;
+            }
+        }
+
+        label = default;
+        return false;
+    }
+
+    /// <summary>The baggage list with our entry set to <paramref name="label"/>, or null when it already is.</summary>
+    internal string? MergeBaggage(HeaderStringValues values, string label)
+    {
+        string joined = Join(values);
+        if (TryFindBaggageLabel(joined, out var existing))
+        {
+            if (existing.SequenceEqual(label.AsSpan()) && values.Count == 1)
+            {
+                return null;
+            }
+
+            joined = RemoveEntry(joined);
+        }
+
+        return joined.Length == 0 ? EntryFor(label) : string.Concat(joined, ",", EntryFor(label));
+    }
+
+    /// <summary>The baggage member for a label, "OpenSergo-Label=gray"; remembered for the label used last.</summary>
+    internal string EntryFor(string label)
+    {
+        var last = _lastEntry;
+        if (last is not null && (ReferenceEquals(last.Label, label) || string.Equals(last.Label, label, StringComparison.Ordinal)))
+        {
+            return last.Text;
+        }
+
+        last = new Entry(label, BaggageKey + "=" + label);
+        _lastEntry = last;
+        return last.Text;
+    }
+
+    /// <summary>The list without any OpenSergo-Label member (the same instance when there was none).</summary>
+    private static string RemoveEntry(string baggage)
+    {
+        if (!TryFindBaggageLabel(baggage, out _))
+        {
+            return baggage;
+        }
+
+        var kept = new List<string>();
+        foreach (string member in baggage.Split(','))
+        {
+            var trimmed = member.AsSpan().Trim();
+            int equals = trimmed.IndexOf('=');
+            if (trimmed.IsEmpty || (equals >= 0 && trimmed[..equals].Trim().Equals(BaggageKey, StringComparison.OrdinalIgnoreCase)))
+            {
+                continue;
+            }
+
+            kept.Add(trimmed.ToString());
+        }
+
+        return string.Join(",", kept);
+    }
+
+    private static string Join(HeaderStringValues values) => values.Count == 1 ? First(values) : string.Join(",", values);
+
+    private static string First(HeaderStringValues values)
+    {
+        foreach (string value in values)
+        {
+            return value;
+        }
+
+        return string.Empty;
+    }
+
+    /// <summary>Returns the rule's own string for a known label, so labels read from baggage do not allocate.</summary>
+    private string Intern(ReadOnlySpan<char> label)
+    {
+        foreach (string known in _knownLabels)
+        {
+            if (label.SequenceEqual(known.AsSpan()))
+            {
+                return known;
+            }
+        }
+
+        return label.ToString();
+    }
+
+    private sealed record Entry(string Label, string Text);
+}
