@@ -29,13 +29,16 @@ public sealed class GrayPlugin : IGovernorPlugin
     /// <summary>The running state (tests).</summary>
     internal GrayRuntime? Runtime => _runtime;
 
+    /// <summary>Replaces the system DNS resolver (tests): whether a name exists.</summary>
+    internal Func<string, CancellationToken, Task<bool>>? Resolver { get; init; }
+
     public void Start(IPluginContext context)
     {
         _context = context;
         var options = GrayOptions.Read(context.Settings, context.Logger);
         var stats = new GrayStats();
         var state = Compile(context, context.Rules.Current, stats);
-        var runtime = new GrayRuntime(options, context.Logger, state, stats);
+        var runtime = new GrayRuntime(options, context.Logger, state, stats, Resolver);
         _runtime = runtime;
         context.Rules.Changed += OnRulesChanged;
         context.RegisterStatus(stats);

@@ -119,7 +119,7 @@ internal sealed class OutboundRouter : IOutboundHandler
         var stats = runtime.Stats.Route(host, label);
         stats.CountLabeled();
         var target = dns.Find(host, label);
-        if (target is null)
+        if (target is null || target.IsEjected)
         {
             stats.CountFallback();
             runtime.Decision("no lane Service in DNS (or not looked up yet), base", host, label, uri.Authority);
