@@ -49,6 +49,11 @@ internal sealed class OutboundRouter : IOutboundHandler
                 decision.Refused = true;
                 decision.Target.Eject(_runtime.Options.EjectionTime);
                 decision.Stats.CountRefused();
+                // A refused connection means no byte of the request left this process, so sending
+                // it again cannot repeat its effect, whatever the method: say so to the provider
+                // (it still refuses when the body cannot be sent twice, or for plain HTTP methods
+                // that are not idempotent, which it judges by method alone).
+                call.MarkIdempotent();
                 bool retry = call.CanRetry && call.Attempt + 1 < OutboundCall.MaxAttempts;
                 _runtime.Refused(decision.Target, retry);
                 return retry ? OutboundDecision.Retry : OutboundDecision.None;
