@@ -42,10 +42,10 @@ internal sealed class OutboundRouter : IOutboundHandler
     {
         try
         {
-            if (call.State is RouteDecision { Refused: false } decision && outcome.IsConnectionRefused)
+            if (call.State is RouteDecision { Refused: false } decision && NoConnection(outcome))
             {
-                // Nothing listens there: the instance is gone (or not up yet). The request never
-                // reached a server, so sending it to base is safe whenever it can be sent again.
+                // Nothing listens there, or it cannot be reached: the instance is gone (or not up
+                // yet). The request never reached a server, so sending it to base is safe.
                 decision.Refused = true;
                 decision.Target.Eject(_runtime.Options.EjectionTime);
                 decision.Stats.CountRefused();
@@ -66,6 +66,13 @@ internal sealed class OutboundRouter : IOutboundHandler
 
         return OutboundDecision.None;
     }
+
+    /// <summary>
+    /// The connection to the lane instance could not be made (refused, or any other failure to
+    /// connect, such as a pod address that no longer routes): nothing of the request was sent.
+    /// </summary>
+    internal static bool NoConnection(in OutboundOutcome outcome) =>
+        outcome.IsConnectionRefused || outcome.Exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError };
 
     private void OnFirstAttempt(OutboundCall call)
     {

@@ -28,8 +28,11 @@ app.MapGet("/health", () => Results.Ok(new { servedBy }));
 app.MapGet("/stats", () => Results.Json(stats.Snapshot()));
 
 // "/index" too: the OpenSergo documentation's example rule labels requests for /index.
-app.MapMethods("/chain", new[] { "GET" }, Hop);
-app.MapMethods("/index", new[] { "GET" }, Hop);
+// Typed as a Func: a method group returning Task<IResult> would bind to the RequestDelegate
+// overload and its result would never be written.
+var hop = (Func<HttpContext, Task<IResult>>)Hop;
+app.MapGet("/chain", hop);
+app.MapGet("/index", hop);
 
 app.MapPost("/chain.Hop/Next", async (HttpContext context) =>
 {
@@ -50,15 +53,16 @@ async Task<IResult> Hop(HttpContext context)
         if (role == "gateway")
         {
             // The hop leaves from a thread-pool work item, not from the request's own flow.
-            string body = await Task.Run(async () =>
+            var (status, body) = await Task.Run(async () =>
             {
                 using var response = await http.GetAsync("/chain", context.RequestAborted);
-                return await response.Content.ReadAsStringAsync(context.RequestAborted);
+                return ((int)response.StatusCode, await response.Content.ReadAsStringAsync(context.RequestAborted));
             });
             using var json = JsonDocument.Parse(body);
             var via = new List<string> { servedBy };
             via.AddRange(json.RootElement.GetProperty("via").EnumerateArray().Select(v => v.GetString() ?? "?"));
-            return Results.Json(new { via });
+            string? error = json.RootElement.TryGetProperty("error", out var e) ? e.GetString() : null;
+            return Results.Json(new { via, error }, statusCode: status);
         }
 
         string downstream = await GrpcHop.CallAsync(grpc, servedBy, context.RequestAborted);

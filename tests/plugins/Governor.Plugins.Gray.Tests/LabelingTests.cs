@@ -168,6 +168,36 @@ public sealed class LabelingTests
     }
 
     [Fact]
+    public void Match_IndexedAndScannedRules_FirstInPriorityOrderWins()
+    {
+        // r0 has no equality condition (scanned), r1 and r3 are indexed on X-User-Id, r2 on the method.
+        string rules = TestRules.Join(
+            TestRules.LabelRule("r0", "scanned-first", null, null, "- type: header", "  key: X-User-Id", "  condition: prefix", "  value: \"9\""),
+            TestRules.LabelRule("r1", "indexed-user", null, null, TestRules.Header("X-User-Id", "in", "[\"1\", \"90\"]")),
+            TestRules.LabelRule("r2", "indexed-method", null, null, "- type: method", "  condition: \"==\"", "  value: post"),
+            TestRules.LabelRule("r3", "indexed-user-late", null, null, TestRules.Header("X-User-Id", "==", "2")));
+        using var host = new GrayHost(TestRules.Parse(rules));
+
+        Assert.Equal(2, host.Runtime.State.Matcher.IndexedAttributes);
+        Assert.Equal("scanned-first", host.Inbound(new FakeInboundCall().WithHeader("X-User-Id", "90")));
+        Assert.Equal("indexed-user", host.Inbound(new FakeInboundCall("/", "POST").WithHeader("X-User-Id", "1")));
+        Assert.Equal("indexed-method", host.Inbound(new FakeInboundCall("/", "POST").WithHeader("X-User-Id", "2")));
+        Assert.Equal("indexed-user-late", host.Inbound(new FakeInboundCall().WithHeader("X-User-Id", "2")));
+        Assert.Null(host.Inbound(new FakeInboundCall().WithHeader("X-User-Id", "3")));
+    }
+
+    [Fact]
+    public void Match_MoreIndexedAttributesThanIndexable_ScansWithTheSameResult()
+    {
+        var rules = Enumerable.Range(0, 10).Select(i => TestRules.LabelRule("r" + i, "lane" + i, null, null, TestRules.Header("X-H" + i, "==", "v"))).ToArray();
+        using var host = new GrayHost(TestRules.Parse(TestRules.Join(rules)));
+
+        Assert.Equal(0, host.Runtime.State.Matcher.IndexedAttributes);
+        Assert.Equal("lane3", host.Inbound(new FakeInboundCall().WithHeader("X-H7", "v").WithHeader("X-H3", "v")));
+        Assert.Null(host.Inbound(new FakeInboundCall().WithHeader("X-H7", "w")));
+    }
+
+    [Fact]
     public void Match_MoreAttributesThanCached_StillMatchesEveryCondition()
     {
         var lines = Enumerable.Range(0, 20).SelectMany(i => new[] { "- type: header", $"  key: X-H{i}", "  condition: \"==\"", $"  value: v{i}" }).ToArray();

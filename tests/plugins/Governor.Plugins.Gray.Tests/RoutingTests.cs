@@ -140,6 +140,33 @@ public sealed class RoutingTests
     }
 
     [Fact]
+    public void Route_LaneInstanceUnreachable_FallsBackLikeARefusal()
+    {
+        using var host = new GrayHost(TestRules.Parse(TestRules.Workloads("orders", "127.0.0.1:5102", ("gray", "10.9.9.9:8080"))));
+        host.Outbound.Unreachable.Add("10.9.9.9:8080");
+
+        var result = host.Outbound.Get("http://127.0.0.1:5102/orders/1", label: "gray");
+
+        Assert.Equal("127.0.0.1:5102", result.AnsweredBy);
+        Assert.Equal(2, result.Attempts);
+    }
+
+    [Fact]
+    public void Route_LaneInstanceAnswersWithAnError_NoFallback()
+    {
+        // An answer, even 503, came from the lane: gray traffic is not silently moved to base.
+        using var host = new GrayHost(TestRules.Parse(TestRules.Workloads("orders", "127.0.0.1:5102", ("gray", "127.0.0.1:6102"))));
+        var handler = Assert.Single(host.Context.Interception.Outbound.Handlers);
+        var call = new FakeOutboundCall(new HttpRequestMessage(HttpMethod.Get, "http://127.0.0.1:5102/x"), new Interception.RequestContext { TrafficLabel = "gray" });
+        _ = handler.OnRequestAsync(call, CancellationToken.None);
+
+        var decision = handler.OnCompleted(call, new Interception.OutboundOutcome(new HttpResponseMessage(HttpStatusCode.ServiceUnavailable), null, 0, false));
+
+        Assert.Equal(Interception.OutboundDecision.None, decision);
+        Assert.Equal("127.0.0.1:6102", call.Request.RequestUri!.Authority);
+    }
+
+    [Fact]
     public void Route_OneOfTwoLaneInstancesRefuses_LaterCallsUseTheOther()
     {
         using var host = new GrayHost(TestRules.Parse(Orders));
@@ -182,6 +209,25 @@ public sealed class RoutingTests
         var result = host.Outbound.Send(request, new Interception.RequestContext { TrafficLabel = "gray" });
 
         Assert.Null(result.Error);
+        Assert.Equal("127.0.0.1:5103", result.AnsweredBy);
+    }
+
+    [Fact]
+    public void Route_GrpcCallNotMarkedIdempotentRefused_StillFallsBackBecauseNothingWasSent()
+    {
+        using var host = new GrayHost(TestRules.Parse(TestRules.Workloads("inventory", "127.0.0.1:5103", ("gray", "127.0.0.1:6103"))));
+        host.Outbound.Down.Add("127.0.0.1:6103");
+        var request = new HttpRequestMessage(HttpMethod.Post, "http://127.0.0.1:5103/shop.inventory.v1.Inventory/Reserve")
+        {
+            Version = HttpVersion.Version20,
+            Content = new ByteArrayContent(new byte[5]),
+        };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
+
+        var result = host.Outbound.Send(request, new Interception.RequestContext { TrafficLabel = "gray" });
+
+        Assert.Null(result.Error);
+        Assert.Equal(2, result.Attempts);
         Assert.Equal("127.0.0.1:5103", result.AnsweredBy);
     }
 

@@ -92,8 +92,11 @@ internal sealed class FakeOutboundCall : OutboundCall
 
     public override HttpRequestMessage Request => _request;
 
-    public override bool CanRetry => _idempotent || _request.Method == HttpMethod.Get || _request.Method == HttpMethod.Head || _request.Method == HttpMethod.Put
-        || _request.Method == HttpMethod.Delete || (IsGrpc && _request.Headers.TryGetValues("grpc-idempotent", out var v) && v.Contains("true"));
+    /// <summary>As the httpclient plugin judges: idempotent methods, or gRPC calls marked idempotent; a buffered body.</summary>
+    public override bool CanRetry =>
+        (_request.Method == HttpMethod.Get || _request.Method == HttpMethod.Head || _request.Method == HttpMethod.Put || _request.Method == HttpMethod.Delete
+            || (IsGrpc && (_idempotent || (_request.Headers.TryGetValues("grpc-idempotent", out var v) && v.Contains("true")))))
+        && _request.Content is null or ByteArrayContent;
 
     public override void MarkIdempotent() => _idempotent = true;
 

@@ -18,6 +18,9 @@ internal sealed class OutboundDriver
     /// <summary>Authorities ("127.0.0.1:6102") where nothing listens: sending there is refused.</summary>
     public HashSet<string> Down { get; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>Authorities that cannot be connected to at all (no route, connect timeout).</summary>
+    public HashSet<string> Unreachable { get; } = new(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>Every request as it went on the wire: the URI and the headers.</summary>
     public List<Sent> Wire { get; } = new();
 
@@ -47,6 +50,10 @@ internal sealed class OutboundDriver
                 if (Down.Contains(uri.Authority))
                 {
                     error = new HttpRequestException("Connection refused", new SocketException((int)SocketError.ConnectionRefused));
+                }
+                else if (Unreachable.Contains(uri.Authority))
+                {
+                    error = new HttpRequestException(HttpRequestError.ConnectionError, "No route to host", new SocketException((int)SocketError.HostUnreachable));
                 }
                 else
                 {

@@ -111,6 +111,10 @@ public sealed class GrayChain : IDisposable
             {
                 using var json = JsonDocument.Parse(body);
                 via = string.Join(" > ", json.RootElement.GetProperty("via").EnumerateArray().Select(v => v.GetString()));
+                if (json.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.String)
+                {
+                    via += " (error: " + error.GetString() + ")";
+                }
             }
             catch (JsonException)
             {
