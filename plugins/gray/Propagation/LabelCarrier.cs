@@ -68,36 +68,59 @@ internal sealed class LabelCarrier
         return null;
     }
 
-    /// <summary>A label the app itself put on an outbound request (it labels traffic by its own logic, or forwards headers).</summary>
+    /// <summary>
+    /// A label the app itself put on an outbound request (it labels traffic by its own logic, or
+    /// forwards headers): the plain headers first, then the baggage entry. One pass over the
+    /// request's headers, comparing names; a request without headers is not even looked at (asking
+    /// for <see cref="HttpRequestMessage.Headers"/> would create an empty collection).
+    /// </summary>
     public string? ReadOutbound(HttpRequestMessage request)
     {
-        var headers = request.Headers.NonValidated;
-        foreach (string name in _inputHeaders)
+        if (!RequestHeaders.Exist(request))
         {
-            if (headers.TryGetValues(name, out var values))
+            return null;
+        }
+
+        string? plain = null;
+        int plainRank = int.MaxValue;
+        string? baggage = null;
+        var inputs = _inputHeaders;
+        foreach (var header in request.Headers.NonValidated)
+        {
+            string name = header.Key;
+            if (name.Length == BaggageHeader.Length && string.Equals(name, BaggageHeader, StringComparison.OrdinalIgnoreCase))
             {
-                foreach (string value in values)
+                foreach (string value in header.Value)
                 {
-                    if (LabelText.IsValid(value))
+                    if (baggage is null && TryFindBaggageLabel(value, out var found) && LabelText.IsValid(found))
                     {
-                        return value;
+                        baggage = Intern(found);
                     }
                 }
-            }
-        }
 
-        if (headers.TryGetValues(BaggageHeader, out var baggage))
-        {
-            foreach (string value in baggage)
+                continue;
+            }
+
+            for (int i = 0; i < inputs.Length && i < plainRank; i++)
             {
-                if (TryFindBaggageLabel(value, out var label) && LabelText.IsValid(label))
+                if (name.Length == inputs[i].Length && string.Equals(name, inputs[i], StringComparison.OrdinalIgnoreCase))
                 {
-                    return Intern(label);
+                    foreach (string value in header.Value)
+                    {
+                        if (LabelText.IsValid(value))
+                        {
+                            plain = value;
+                            plainRank = i;
+                            break;
+                        }
+                    }
+
+                    break;
                 }
             }
         }
 
-        return null;
+        return plain ?? baggage;
     }
 
     /// <summary>Puts <paramref name="label"/> on the request: the plain header and the baggage entry, replacing other values of either.</summary>
@@ -137,6 +160,11 @@ internal sealed class LabelCarrier
     /// </summary>
     public void Strip(HttpRequestMessage request)
     {
+        if (!RequestHeaders.Exist(request))
+        {
+            return;
+        }
+
         var headers = request.Headers;
         foreach (string name in _inputHeaders)
         {
