@@ -22,6 +22,7 @@ public class OutboundBenchmarks
     private BenchOutboundCall _call = null!;
     private BenchOutboundCall _unlabeled = null!;
     private RequestContext _gray = null!;
+    private HttpRequestMessage _reused = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -36,6 +37,7 @@ public class OutboundBenchmarks
         _gray = new RequestContext { TrafficLabel = "gray" };
         _call = new BenchOutboundCall();
         _unlabeled = new BenchOutboundCall { Message = NewRequest(s_orders) };
+        _reused = NewRequest(s_external);
     }
 
     [Benchmark(Baseline = true, Description = "new request (baseline)")]
@@ -46,6 +48,16 @@ public class OutboundBenchmarks
     {
         var request = NewRequest(s_external);
         Run(_router, request, _gray);
+        return request;
+    }
+
+    [Benchmark(Description = "label propagated on a reused request, then removed again (upper bound)")]
+    public HttpRequestMessage PropagateOnReusedRequest()
+    {
+        var request = _reused;
+        Run(_router, request, _gray);
+        request.Headers.Remove("x-governor-tag");
+        request.Headers.Remove("baggage");
         return request;
     }
 
