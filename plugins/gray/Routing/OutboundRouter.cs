@@ -191,6 +191,7 @@ internal sealed class OutboundRouter : IOutboundHandler
             return;
         }
 
+        _runtime.Stats.Route(service.Name, "base").CountRouted();
         Send(call, uri, target, null, null, "unlabeled call to a lane instance, declared base instance");
     }
 

@@ -48,6 +48,7 @@ public sealed class RoutingTests
         Assert.Equal("127.0.0.1:5102", host.Outbound.Get("http://127.0.0.1:6102/orders/1", label: "blue").AnsweredBy);
         // The right lane's own instance is left alone.
         Assert.Equal("127.0.0.1:6102", host.Outbound.Get("http://127.0.0.1:6102/orders/1", label: "gray").AnsweredBy);
+        Assert.Equal(1, host.Context.CollectStatus().Get("route/orders/base", "routed"));
     }
 
     [Fact]
