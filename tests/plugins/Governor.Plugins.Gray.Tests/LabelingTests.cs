@@ -7,26 +7,7 @@ namespace Governor.Plugins.Gray.Tests;
 /// <summary>TrafficLabelRules and inbound labels, through the plugin's inbound handler in a real pipeline.</summary>
 public sealed class LabelingTests
 {
-    private const string OpenSergoExample = """
-        apiVersion: traffic.opensergo.io/v1alpha1
-        kind: TrafficLabelRule
-        metadata:
-          name: my-traffic-label-rule
-          labels:
-            app: my-app
-        spec:
-          selector:
-            app: my-app
-          trafficLabel: gray
-          match:
-          - condition: "=="    # 匹配表达式
-            type: header       # 匹配属性类型
-            key: 'X-User-Id'   # 参数名
-            value: 12345       # 参数值
-          - condition: "=="
-            value: "/index"
-            type: path
-        """;
+    private const string OpenSergoExample = TestRules.OpenSergoExample;
 
     [Fact]
     public void Match_OpenSergoExampleAsWritten_LabelsOnlyUser12345OnIndex()

@@ -11,27 +11,8 @@ public sealed class RuleValidationTests
     [Fact]
     public void TrafficLabelRule_OpenSergoDocumentationExample_IsValidAsWritten()
     {
-        // Verbatim from OpenSergo's traffic routing documentation (value 12345 unquoted: a YAML number).
-        const string yaml = """
-            apiVersion: traffic.opensergo.io/v1alpha1
-            kind: TrafficLabelRule
-            metadata:
-              name: my-traffic-label-rule
-              labels:
-                app: my-app
-            spec:
-              selector:
-                app: my-app
-              trafficLabel: gray
-              match:
-              - condition: "=="    # 匹配表达式
-                type: header       # 匹配属性类型
-                key: 'X-User-Id'   # 参数名
-                value: 12345       # 参数值
-              - condition: "=="
-                value: "/index"
-                type: path
-            """;
+        // Verbatim from OpenSergo's traffic routing documentation.
+        const string yaml = TestRules.OpenSergoExample;
 
         var result = TestRules.Validate(yaml);
 

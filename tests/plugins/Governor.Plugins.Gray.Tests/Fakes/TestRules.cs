@@ -9,6 +9,28 @@ internal static class TestRules
 {
     private static long s_version;
 
+    /// <summary>OpenSergo's documentation example of a TrafficLabelRule, verbatim (value 12345 unquoted: a YAML number).</summary>
+    public const string OpenSergoExample = """
+        apiVersion: traffic.opensergo.io/v1alpha1
+        kind: TrafficLabelRule
+        metadata:
+          name: my-traffic-label-rule
+          labels:
+            app: my-app
+        spec:
+          selector:
+            app: my-app
+          trafficLabel: gray
+          match:
+          - condition: "=="    # 匹配表达式
+            type: header       # 匹配属性类型
+            key: 'X-User-Id'   # 参数名
+            value: 12345       # 参数值
+          - condition: "=="
+            value: "/index"
+            type: path
+        """;
+
     public static RuleKindRegistry Kinds { get; } = new(CoreRuleKinds.All.Concat(new GrayPlugin().RuleKinds));
 
     public static RuleValidator.FileResult Validate(string yaml, string file = "/rules/gray.yaml") => RuleValidator.ValidateFile(file, yaml, Kinds);

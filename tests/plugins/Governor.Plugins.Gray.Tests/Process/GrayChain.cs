@@ -20,27 +20,6 @@ public sealed class GrayProcessCollection
 /// </summary>
 public sealed class GrayChain : IDisposable
 {
-    public const string OpenSergoExample = """
-        apiVersion: traffic.opensergo.io/v1alpha1
-        kind: TrafficLabelRule
-        metadata:
-          name: my-traffic-label-rule
-          labels:
-            app: my-app
-        spec:
-          selector:
-            app: my-app
-          trafficLabel: gray
-          match:
-          - condition: "=="    # 匹配表达式
-            type: header       # 匹配属性类型
-            key: 'X-User-Id'   # 参数名
-            value: 12345       # 参数值
-          - condition: "=="
-            value: "/index"
-            type: path
-        """;
-
     private readonly AgentHomeCopy _home = new();
     private readonly HttpClient _http1 = new(new SocketsHttpHandler { MaxConnectionsPerServer = 16 }) { Timeout = TimeSpan.FromSeconds(30) };
     private readonly HttpClient _http2 = new() { DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact, Timeout = TimeSpan.FromSeconds(10) };
@@ -53,7 +32,7 @@ public sealed class GrayChain : IDisposable
         AGrayPort = AppProcess.FreePort();
         BPort = AppProcess.FreePort();
         BGrayPort = AppProcess.FreePort();
-        _home.WriteRule("gray.yaml", string.Join("\n---\n", OpenSergoExample, Workloads("a", APort, AGrayPort), Workloads("b", BPort, BGrayPort)));
+        _home.WriteRule("gray.yaml", string.Join("\n---\n", Fakes.TestRules.OpenSergoExample, Workloads("a", APort, AGrayPort), Workloads("b", BPort, BGrayPort)));
 
         try
         {
