@@ -86,8 +86,12 @@ public sealed class DnsLaneTests
 
         host.Outbound.Get(url, label: "gray");
         Thread.Sleep(50);
-
         Assert.Equal(0, dns.Total);
+
+        // A cluster name is looked up.
+        host.Outbound.Get("http://orders/x", label: "gray");
+        dns.WaitForLookups(1);
+        Assert.Equal(1, dns.Count("orders-gray"));
     }
 
     [Fact]
@@ -97,6 +101,10 @@ public sealed class DnsLaneTests
         using (var host = new GrayHost(TestRules.Parse(), resolve: dns.Resolve))
         {
             host.Outbound.Get("http://orders/x");
+            Thread.Sleep(50);
+            Assert.Equal(0, dns.Total);
+            host.Outbound.Get("http://orders/x", label: "gray");
+            dns.WaitForLookups(1);
         }
 
         using (var host = new GrayHost(TestRules.Parse(), settings: new Dictionary<string, string> { ["dns:enabled"] = "false" }, resolve: dns.Resolve))
@@ -105,7 +113,7 @@ public sealed class DnsLaneTests
         }
 
         Thread.Sleep(50);
-        Assert.Equal(0, dns.Total);
+        Assert.Equal(1, dns.Total);
     }
 
     [Fact]

@@ -29,6 +29,7 @@ public sealed class HotPathTests
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
         Assert.Null(call.ContextIfCreated);
+        Assert.Equal("gray", host.Inbound(new FakeInboundCall("/api/orders").WithHeader("X-User-Id", "12345")));
     }
 
     [Fact]
@@ -52,6 +53,7 @@ public sealed class HotPathTests
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
         Assert.Equal("127.0.0.1:5102", request.RequestUri!.Authority);
+        Assert.Equal("127.0.0.1:6102", host.Outbound.Get("http://127.0.0.1:5102/orders/1", label: "gray").AnsweredBy);
     }
 
     [Fact]

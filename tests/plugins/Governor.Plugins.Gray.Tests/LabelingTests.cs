@@ -24,9 +24,11 @@ public sealed class LabelingTests
     [Fact]
     public void Match_SelectorNamesAnotherApp_RuleDoesNotApply()
     {
-        using var host = new GrayHost(TestRules.Parse(OpenSergoExample), appName: "orders");
+        using var orders = new GrayHost(TestRules.Parse(OpenSergoExample), appName: "orders");
+        using var myApp = new GrayHost(TestRules.Parse(OpenSergoExample), appName: "my-app");
 
-        Assert.Null(host.Inbound(new FakeInboundCall("/index").WithHeader("X-User-Id", "12345")));
+        Assert.Null(orders.Inbound(new FakeInboundCall("/index").WithHeader("X-User-Id", "12345")));
+        Assert.Equal("gray", myApp.Inbound(new FakeInboundCall("/index").WithHeader("X-User-Id", "12345")));
     }
 
     [Theory]
@@ -72,7 +74,9 @@ public sealed class LabelingTests
             lines.Add($"  key: {key}");
         }
 
-        using var host = new GrayHost(TestRules.Parse(TestRules.LabelRule("r", "gray", null, null, lines.ToArray())));
+        // A control rule, evaluated first, proves the handler runs even in the rows that expect no label.
+        string control = TestRules.LabelRule("control", "control", null, 0, TestRules.Header("X-Control", "==", "\"1\""));
+        using var host = new GrayHost(TestRules.Parse(TestRules.Join(control, TestRules.LabelRule("r", "gray", null, null, lines.ToArray()))));
         var call = type switch
         {
             "path" => new FakeInboundCall(actual ?? "/"),
@@ -91,6 +95,7 @@ public sealed class LabelingTests
         }
 
         Assert.Equal(expected ? "gray" : null, host.Inbound(call));
+        Assert.Equal("control", host.Inbound(new FakeInboundCall().WithHeader("X-Control", "1")));
     }
 
     [Fact]
@@ -199,10 +204,13 @@ public sealed class LabelingTests
     {
         using var host = new GrayHost(TestRules.Parse(OpenSergoExample), appName: "my-app");
         var call = new FakeInboundCall("/index").WithHeader("X-User-Id", "1");
+        var matching = new FakeInboundCall("/index").WithHeader("X-User-Id", "12345");
 
         host.Inbound(call);
+        host.Inbound(matching);
 
         Assert.Null(call.ContextIfCreated);
+        Assert.Equal("gray", matching.ContextIfCreated?.TrafficLabel);
     }
 
     [Theory]
@@ -317,6 +325,7 @@ public sealed class LabelingTests
         call.Context.TrafficLabel = "set-by-an-earlier-handler";
 
         Assert.Equal("set-by-an-earlier-handler", host.Inbound(call));
+        Assert.Equal("gray", host.Inbound(new FakeInboundCall().WithHeader("X-User-Id", "1")));
     }
 
     [Fact]

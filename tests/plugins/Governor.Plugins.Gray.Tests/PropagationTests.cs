@@ -28,12 +28,14 @@ public sealed class PropagationTests
 
         host.Outbound.Get("http://api.example.com/x");
         host.Outbound.Send(new HttpRequestMessage(HttpMethod.Get, "http://api.example.com/y"), new RequestContext());
+        host.Outbound.Get("http://api.example.com/z", label: "gray");
 
-        Assert.All(host.Outbound.Wire, sent =>
+        Assert.All(host.Outbound.Wire.Take(2), sent =>
         {
             Assert.Null(sent.Header("x-governor-tag"));
             Assert.Null(sent.Header("baggage"));
         });
+        Assert.Equal("gray", host.Outbound.Wire[2].Header("x-governor-tag"));
     }
 
     [Theory]
@@ -48,7 +50,9 @@ public sealed class PropagationTests
 
         host.Outbound.Get("http://api.example.com/x", label: "gray", configure: r => r.Headers.TryAddWithoutValidation("baggage", existing));
 
-        Assert.Equal(expected, Assert.Single(host.Outbound.Wire).Header("baggage"));
+        var sent = Assert.Single(host.Outbound.Wire);
+        Assert.Equal(expected, sent.Header("baggage"));
+        Assert.Equal("gray", sent.Header("x-governor-tag"));
     }
 
     [Fact]

@@ -33,9 +33,11 @@ public sealed class RoutingTests
         for (int i = 0; i < 20; i++)
         {
             Assert.Equal("127.0.0.1:5102", host.Outbound.Get("http://127.0.0.1:5102/orders/1").AnsweredBy);
+            // Interleaved labeled calls do go to the lane.
+            Assert.StartsWith("127.0.0.1:610", host.Outbound.Get("http://127.0.0.1:5102/orders/1", label: "gray").AnsweredBy, StringComparison.Ordinal);
         }
 
-        Assert.All(host.Outbound.Wire, s => Assert.Null(s.Host));
+        Assert.All(host.Outbound.Wire.Where((_, i) => i % 2 == 0), s => Assert.Null(s.Host));
     }
 
     [Fact]
@@ -74,6 +76,7 @@ public sealed class RoutingTests
 
         Assert.Equal("127.0.0.1:7000", host.Outbound.Get("http://127.0.0.1:7000/x", label: "gray").AnsweredBy);
         Assert.Equal("api.example.com", host.Outbound.Get("http://api.example.com/x", label: "gray").AnsweredBy);
+        Assert.StartsWith("127.0.0.1:610", host.Outbound.Get("http://127.0.0.1:5102/x", label: "gray").AnsweredBy, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -287,6 +290,7 @@ public sealed class RoutingTests
     public void Stop_Unsubscribes_CallsGoOutUnchanged()
     {
         var host = new GrayHost(TestRules.Parse(Orders));
+        Assert.NotEmpty(host.Context.Interception.Outbound.Handlers);
         host.Dispose();
 
         Assert.Empty(host.Context.Interception.Outbound.Handlers);
