@@ -8,8 +8,8 @@ namespace Governor.Plugins.Gray.Routing;
 /// the instances of the label's lane when the destination service has some, else lets it go to
 /// base, where the app sent it. A lane instance that refuses the connection is skipped for a
 /// while and the call is sent again, once, to base. Unlabeled calls are never sent to a labeled
-/// instance. Cost when the call has no label and no lane address is declared on its port: two
-/// header lookups and nothing allocated.
+/// instance. Cost when the call has no label and no lane address is declared on its port: one
+/// pass over the request's headers and nothing allocated.
 /// </summary>
 internal sealed class OutboundRouter : IOutboundHandler
 {
