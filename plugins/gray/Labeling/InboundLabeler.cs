@@ -51,6 +51,9 @@ internal sealed class InboundLabeler : IInboundHandler
                 // From outside the mesh: ignored, and stripped from the calls this request causes.
                 runtime.Stats.CountUntrusted();
                 call.Context.Set(GrayRuntime.UntrustedLabel, GrayRuntime.Marker);
+                // ASP.NET Core has put an arriving baggage header into the request's activity, and
+                // HttpClient would forward it on every call: the forged label must leave it too.
+                Propagation.TracingBaggage.RemoveLabel();
             }
             else if (received is not null)
             {

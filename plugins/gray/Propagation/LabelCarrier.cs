@@ -142,11 +142,13 @@ internal sealed class LabelCarrier
 
         if (!headers.NonValidated.TryGetValues(BaggageHeader, out var baggage))
         {
-            headers.TryAddWithoutValidation(BaggageHeader, EntryFor(label));
+            // HttpClient's tracing adds its baggage only to a request without one: carry it along.
+            string? tracing = TracingBaggage.Current();
+            headers.TryAddWithoutValidation(BaggageHeader, tracing is null ? EntryFor(label) : MergeBaggage(tracing, label, alone: true) ?? tracing);
             return;
         }
 
-        string? merged = MergeBaggage(baggage, label);
+        string? merged = MergeBaggage(Join(baggage), label, baggage.Count == 1);
         if (merged is not null)
         {
             headers.Remove(BaggageHeader);
@@ -171,6 +173,8 @@ internal sealed class LabelCarrier
             headers.Remove(name);
         }
 
+        // The inbound handler removed a forged label from the tracing baggage already (see
+        // TracingBaggage.RemoveLabel); here only the headers the app copied remain.
         if (headers.NonValidated.TryGetValues(BaggageHeader, out var baggage))
         {
             string joined = Join(baggage);
@@ -218,12 +222,13 @@ internal sealed class LabelCarrier
     }
 
     /// <summary>The baggage list with our entry set to <paramref name="label"/>, or null when it already is.</summary>
-    internal string? MergeBaggage(HeaderStringValues values, string label)
+    /// <param name="joined">The existing list (several headers joined with ',').</param>
+    /// <param name="alone">False when the list came from several headers, which must become one even if our member is already right.</param>
+    internal string? MergeBaggage(string joined, string label, bool alone)
     {
-        string joined = Join(values);
         if (TryFindBaggageLabel(joined, out var existing))
         {
-            if (existing.SequenceEqual(label.AsSpan()) && values.Count == 1)
+            if (existing.SequenceEqual(label.AsSpan()) && alone)
             {
                 return null;
             }
