@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -18,6 +19,15 @@ if (role == "b")
     // A gRPC service: HTTP/2 cleartext only, as grpc-dotnet servers usually run behind a mesh.
     builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2));
 }
+
+// Distributed tracing on, as in most production apps: ASP.NET Core then turns an arriving
+// baggage header into the request activity's baggage, and HttpClient writes that baggage into
+// every call it makes — unless the call already has a baggage header.
+ActivitySource.AddActivityListener(new ActivityListener
+{
+    ShouldListenTo = _ => true,
+    Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+});
 
 var stats = new Stats();
 var http = new HttpClient { BaseAddress = new Uri(next), Timeout = TimeSpan.FromSeconds(20) };
@@ -52,6 +62,8 @@ async Task<IResult> Hop(HttpContext context)
     {
         if (role == "gateway")
         {
+            // The app's own baggage item, which must reach the end of the chain next to the label.
+            Activity.Current?.SetBaggage("tenant", "t1");
             // The hop leaves from a thread-pool work item, not from the request's own flow.
             var (status, body) = await Task.Run(async () =>
             {
@@ -80,19 +92,35 @@ internal sealed class Stats
     private readonly ConcurrentDictionary<string, int> _header = new();
     private readonly ConcurrentDictionary<string, int> _baggage = new();
     private int _served;
+    private int _tenant;
 
     public void Count(HttpRequest request)
     {
         Interlocked.Increment(ref _served);
         string header = request.Headers["x-governor-tag"].ToString();
         _header.AddOrUpdate(header.Length == 0 ? "(none)" : header, 1, (_, n) => n + 1);
-        string baggage = request.Headers["baggage"].ToString();
-        int at = baggage.IndexOf("OpenSergo-Label=", StringComparison.Ordinal);
-        string label = at < 0 ? "(none)" : baggage[(at + 16)..].Split(',', ';')[0].Trim();
+        // W3C baggage members: "key = value;properties", whitespace allowed around '=' (.NET's
+        // tracing writes "tenant = t1, OpenSergo-Label = gray").
+        string label = "(none)";
+        foreach (string member in request.Headers["baggage"].ToString().Split(','))
+        {
+            string[] pair = member.Split(';')[0].Split('=', 2);
+            string key = pair[0].Trim();
+            string value = pair.Length == 2 ? pair[1].Trim() : string.Empty;
+            if (key == "OpenSergo-Label")
+            {
+                label = value;
+            }
+            else if (key == "tenant" && value == "t1")
+            {
+                Interlocked.Increment(ref _tenant);
+            }
+        }
+
         _baggage.AddOrUpdate(label, 1, (_, n) => n + 1);
     }
 
-    public object Snapshot() => new { served = Volatile.Read(ref _served), header = new SortedDictionary<string, int>(_header), baggage = new SortedDictionary<string, int>(_baggage) };
+    public object Snapshot() => new { served = Volatile.Read(ref _served), tenant = Volatile.Read(ref _tenant), header = new SortedDictionary<string, int>(_header), baggage = new SortedDictionary<string, int>(_baggage) };
 }
 
 /// <summary>A unary gRPC call and its server side, with one string field (protobuf field 1) each way.</summary>

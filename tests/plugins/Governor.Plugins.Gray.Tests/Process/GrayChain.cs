@@ -17,6 +17,7 @@ public sealed class GrayProcessCollection
 /// gRPC. The gateway labels traffic with OpenSergo's documentation example, verbatim (X-User-Id
 /// 12345 on /index → gray) and does not trust labels from outside; VirtualWorkloads rules say
 /// where each lane's instances are. The apps are unchanged: each one only counts what it served.
+/// Distributed tracing is on in every process, and the gateway adds a baggage item of its own.
 /// </summary>
 public sealed class GrayChain : IDisposable
 {
@@ -116,7 +117,7 @@ public sealed class GrayChain : IDisposable
         return message;
     }
 
-    /// <summary>What one instance served: the count, and the labels seen in x-governor-tag and in baggage.</summary>
+    /// <summary>What one instance served: the count, those whose baggage had the gateway's tenant item, and the labels seen in x-governor-tag and in baggage.</summary>
     public async Task<ServedStats> StatsAsync(int port, bool http2 = false)
     {
         string json = await (http2 ? _http2 : _http1).GetStringAsync($"http://127.0.0.1:{port}/stats");
@@ -124,6 +125,7 @@ public sealed class GrayChain : IDisposable
         var root = doc.RootElement;
         return new ServedStats(
             root.GetProperty("served").GetInt32(),
+            root.GetProperty("tenant").GetInt32(),
             root.GetProperty("header").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32()),
             root.GetProperty("baggage").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32()));
     }
@@ -209,7 +211,7 @@ public sealed class GrayChain : IDisposable
     }
 }
 
-public sealed record ServedStats(int Served, Dictionary<string, int> Header, Dictionary<string, int> Baggage)
+public sealed record ServedStats(int Served, int Tenant, Dictionary<string, int> Header, Dictionary<string, int> Baggage)
 {
     public int HeaderLabel(string label) => Header.TryGetValue(label, out int n) ? n : 0;
 

@@ -32,6 +32,9 @@ public sealed class GrayChainTests : IClassFixture<GrayChain>
         // The gRPC hop carried both carriers.
         Assert.Equal(1000, after.BGray.BaggageLabel("gray") - before.BGray.BaggageLabel("gray"));
         Assert.Equal(1000, after.BGray.HeaderLabel("gray") - before.BGray.HeaderLabel("gray"));
+        // The app's own tracing baggage (set at the gateway) rode along with the label on both hops.
+        Assert.Equal(1000, after.AGray.Tenant - before.AGray.Tenant);
+        Assert.Equal(1000, after.BGray.Tenant - before.BGray.Tenant);
     }
 
     [Fact]
@@ -67,6 +70,9 @@ public sealed class GrayChainTests : IClassFixture<GrayChain>
         Assert.Equal(0, after.A.BaggageLabel("gray") - before.A.BaggageLabel("gray"));
         Assert.Equal(0, after.B.HeaderLabel("gray") - before.B.HeaderLabel("gray"));
         Assert.Equal(0, after.B.BaggageLabel("gray") - before.B.BaggageLabel("gray"));
+        // A forged label left the tracing baggage, the app's own item did not.
+        Assert.Equal(1000, after.A.Tenant - before.A.Tenant);
+        Assert.Equal(1000, after.B.Tenant - before.B.Tenant);
     }
 
     [Fact]
