@@ -12,7 +12,7 @@ var app = builder.Build();
 
 app.MapGet("/", () => "ready");
 app.MapGet("/foo", (Served served) => served.Run("foo"));
-app.MapGet("/load/{name}", (string name, int? ms, Served served) => served.RunAsync(name, ms ?? 0));
+app.MapMethods("/load/{name}", new[] { "GET", "POST" }, (string name, int? ms, Served served) => served.RunAsync(name, ms ?? 0));
 app.MapGet("/orders/{id}", (string id, Served served) => served.Run("orders"));
 app.MapPost("/greet.Greeter/SayHello", (HttpContext context, Served served) =>
 {
@@ -22,22 +22,14 @@ app.MapPost("/greet.Greeter/SayHello", (HttpContext context, Served served) =>
 app.MapGet("/_stats/{name}", (string name, Served served) => served.Report(name));
 
 // An outbound call, as app code makes them: what the app saw (status, body, a header, or the
-// exception's type, its base types and HttpRequestException.StatusCode). With ?record=name, a
-// call the downstream served is recorded under that name at the moment the app made it: the
-// time the throttle decided, which the downstream's own record can trail under load.
+// exception's type, its base types and HttpRequestException.StatusCode).
 var outbound = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
-app.MapGet("/call", async (string url, string? record, Served served) =>
+app.MapGet("/call", async (string url) =>
 {
     try
     {
-        double calledAt = Served.NowMs();
         using var response = await outbound.GetAsync(url);
         string body = await response.Content.ReadAsStringAsync();
-        if (record is not null && response.IsSuccessStatusCode && body == "served")
-        {
-            served.Record(record, calledAt);
-        }
-
         string? header = response.Headers.TryGetValues("X-Throttled", out var values) ? string.Join(",", values) : null;
         return Results.Json(new { status = (int)response.StatusCode, body, header });
     }
@@ -59,10 +51,6 @@ app.Run();
 public sealed class Served
 {
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
-
-    public static double NowMs() => Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
-
-    public void Record(string name, double ms) => Get(name).Arrived(ms);
 
     public string Run(string name)
     {
@@ -109,10 +97,9 @@ public sealed class Served
 
         public int MaxInFlight { get; private set; }
 
-        public void Arrived() => Arrived(NowMs());
-
-        public void Arrived(double ms)
+        public void Arrived()
         {
+            double ms = Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
             lock (this)
             {
                 Times.Add(ms);

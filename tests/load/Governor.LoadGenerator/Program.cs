@@ -5,7 +5,7 @@ using System.Text.Json;
 // Usage:
 //   rate  --url URL --rate N --seconds S [options]   open loop: request i is sent at start + i/N, whatever the answers do
 //   burst --url URL --count N [options]              N requests at once
-// Options: --http2 (h2c, prior knowledge), --header name=value (repeatable), --capture-header name
+// Options: --method M (default GET), --http2 (h2c, prior knowledge), --header name=value (repeatable), --capture-header name
 // (repeatable: part of each answer's signature), --align-second (start on a whole second of the
 // monotonic clock), --timeout-ms T (per request, default 30000). "{i}" in the URL is the request's index.
 // Prints one JSON object: counts by status, by signature (status, body and captured headers),
@@ -60,7 +60,7 @@ return 0;
 
 async Task<Result> SendAsync(int index)
 {
-    var request = new HttpRequestMessage(HttpMethod.Get, options.Url.Replace("{i}", index.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+    var request = new HttpRequestMessage(new HttpMethod(options.Method), options.Url.Replace("{i}", index.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
     if (options.Http2)
     {
         request.Version = HttpVersion.Version20;
@@ -118,12 +118,13 @@ object Summarize()
 
 internal sealed record Result(int Status, string Signature, double LatencyMs, string? Error);
 
-internal sealed record Options(string Mode, string Url, double Rate, int Count, bool Http2, List<(string, string)> Headers, List<string> Capture, bool AlignSecond, int TimeoutMs)
+internal sealed record Options(string Mode, string Url, string Method, double Rate, int Count, bool Http2, List<(string, string)> Headers, List<string> Capture, bool AlignSecond, int TimeoutMs)
 {
     public static Options Parse(string[] args)
     {
         string mode = args.Length > 0 ? args[0] : throw new ArgumentException("rate or burst");
         string? url = null;
+        string method = "GET";
         double rate = 0;
         double seconds = 0;
         int count = 0;
@@ -138,6 +139,7 @@ internal sealed record Options(string Mode, string Url, double Rate, int Count, 
             switch (args[i])
             {
                 case "--url": url = Next(); break;
+                case "--method": method = Next(); break;
                 case "--rate": rate = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--seconds": seconds = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--count": count = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
@@ -159,6 +161,6 @@ internal sealed record Options(string Mode, string Url, double Rate, int Count, 
             count = (int)Math.Round(rate * seconds);
         }
 
-        return new Options(mode, url ?? throw new ArgumentException("--url"), rate, count, http2, headers, capture, align, timeout);
+        return new Options(mode, url ?? throw new ArgumentException("--url"), method, rate, count, http2, headers, capture, align, timeout);
     }
 }

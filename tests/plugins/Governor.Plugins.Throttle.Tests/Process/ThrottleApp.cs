@@ -154,6 +154,16 @@ public sealed class ThrottleAppFixture : IDisposable
             - name: rl-20
         ---
         apiVersion: fault-tolerance.opensergo.io/v1alpha1
+        kind: FaultToleranceRule
+        metadata:
+          name: get-only
+        spec:
+          targets:
+            - targetResourceName: 'GET:/load/method'
+          strategies:
+            - name: rl-20
+        ---
+        apiVersion: fault-tolerance.opensergo.io/v1alpha1
         kind: RateLimitStrategy
         metadata:
           name: rl-observed
@@ -183,9 +193,8 @@ public sealed class ThrottleAppFixture : IDisposable
         Home = new AgentHomeCopy();
         Home.WriteRule("e2e.yaml", Rules);
         Home.WriteRule("opensergo-foo.yaml", OpenSergoExample());
-        Home.WriteRule("reload.yaml", ReloadRule("reload", "/load/reload", 100));
+        Home.WriteRule("reload.yaml", ReloadRule(100));
         Home.WriteRule("outbound.yaml", OutboundRules(Http1Port));
-        Home.WriteRule("reload-outbound.yaml", ReloadRule("reload-outbound", DownstreamResource("reload-outbound"), 100));
         LoadGenerator = TestApps.Publish("tests/load/Governor.LoadGenerator", "net10.0");
         var app = TestApps.Publish("tests/apps/ThrottleWebApp", "net10.0");
         string arguments = $"--Kestrel:Endpoints:h1:Url=http://127.0.0.1:{Http1Port} --Kestrel:Endpoints:h2:Url=http://127.0.0.1:{Http2Port} --Kestrel:Endpoints:h2:Protocols=Http2";
@@ -225,12 +234,12 @@ public sealed class ThrottleAppFixture : IDisposable
         return doc[start..doc.IndexOf("```", start, StringComparison.Ordinal)];
     }
 
-    /// <summary>A rate limit of <paramref name="threshold"/> per second on <paramref name="target"/>, in a file of its own (hot reload rewrites it).</summary>
-    public static string ReloadRule(string name, string target, int threshold) => $"""
+    /// <summary>A rate limit of <paramref name="threshold"/> per second on /load/reload, in a file of its own (hot reload rewrites it).</summary>
+    public static string ReloadRule(int threshold) => $"""
         apiVersion: fault-tolerance.opensergo.io/v1alpha1
         kind: RateLimitStrategy
         metadata:
-          name: rl-{name}
+          name: rl-reload
         spec:
           metricType: RequestAmount
           limitMode: Local
@@ -240,12 +249,12 @@ public sealed class ThrottleAppFixture : IDisposable
         apiVersion: fault-tolerance.opensergo.io/v1alpha1
         kind: FaultToleranceRule
         metadata:
-          name: {name}
+          name: reload
         spec:
           targets:
-            - targetResourceName: '{target}'
+            - targetResourceName: /load/reload
           strategies:
-            - name: rl-{name}
+            - name: rl-reload
         """;
 
     /// <summary>
@@ -299,11 +308,8 @@ public sealed class ThrottleAppFixture : IDisposable
     /// <summary>The outbound resource name of the app's own /load/{name} endpoint, as the rules write it.</summary>
     public string DownstreamResource(string name) => $"127.0.0.1:{Http1Port}/load/{name}";
 
-    /// <summary>
-    /// The app's endpoint that makes an outbound call to its own /load/{name}; the calls that get
-    /// through are also recorded under call-{name} with the time the app made them.
-    /// </summary>
-    public string CallUrl(string name) => $"{Http1}/call?record=call-{name}&url={Uri.EscapeDataString($"{Http1}/load/{name}")}";
+    /// <summary>The app's endpoint that makes an outbound call to its own /load/{name}.</summary>
+    public string CallUrl(string name) => $"{Http1}/call?url={Uri.EscapeDataString($"{Http1}/load/{name}")}";
 
     /// <summary>Runs the load generator (another process, without the agent) and returns its summary.</summary>
     public LoadResult Load(string arguments)
@@ -328,7 +334,16 @@ public sealed class ThrottleAppFixture : IDisposable
     public Served Served(string name)
     {
         using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
-        string json = client.GetStringAsync($"{Http1}/_stats/{name}").GetAwaiter().GetResult();
+        string json;
+        try
+        {
+            json = client.GetStringAsync($"{Http1}/_stats/{name}").GetAwaiter().GetResult();
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new InvalidOperationException($"The app did not answer /_stats/{name}. {Diagnose()}", ex);
+        }
+
         var root = JsonDocument.Parse(json).RootElement;
         return new Served(root.GetProperty("count").GetInt32(), root.GetProperty("maxInFlight").GetInt32(), root.GetProperty("timesMs").EnumerateArray().Select(e => e.GetDouble()).Order().ToArray());
     }
