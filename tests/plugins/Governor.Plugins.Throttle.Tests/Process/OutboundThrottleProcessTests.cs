@@ -13,13 +13,32 @@ namespace Governor.Plugins.Throttle.Tests.Process;
 [Collection(OutboundThrottleProcessCollection.Name)]
 public sealed class OutboundThrottleProcessTests
 {
+    private readonly OutboundThrottleAppFixture _fixture;
     private readonly ThrottleAppFixture _app;
     private readonly ITestOutputHelper _output;
 
     public OutboundThrottleProcessTests(OutboundThrottleAppFixture fixture, ITestOutputHelper output)
     {
+        _fixture = fixture;
         _app = fixture.App;
         _output = output;
+    }
+
+    [Fact]
+    public void OutboundGrpc_MethodOfAGrpcJsServerOverItsLimit_AppGetsTrailersOnlyResourceExhaustedWithTheMessage()
+    {
+        // 2 calls a minute to the grpc-js server's greet.Greeter/SayHello; the app makes 5.
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var answers = Enumerable.Range(0, 5)
+            .Select(_ => client.GetStringAsync($"{_app.Http1}/callgrpc?address={_fixture.Grpc.Address}").GetAwaiter().GetResult())
+            .ToList();
+        _output.WriteLine(string.Join("\n", answers));
+
+        // The server answered the first two (status 0 in its trailers); the throttle answered the
+        // rest, trailers-only, RESOURCE_EXHAUSTED with the fallback's body as the message.
+        Assert.Equal(2, answers.Count(a => a == "{\"http\":200,\"trailersOnly\":false,\"status\":\"0\",\"message\":\"OK\"}"));
+        Assert.Equal(3, answers.Count(a => a == $"{{\"http\":200,\"trailersOnly\":true,\"status\":\"8\",\"message\":\"{ThrottleAppFixture.RateFallbackBody}\"}}"));
+        _app.Status.WaitFor(s => StatusFile.Counter(s, "throttle", _fixture.GrpcResource, "passed") == 2 && StatusFile.Counter(s, "throttle", _fixture.GrpcResource, "blocked") == 3, what: "2 passed and 3 blocked");
     }
 
     [Fact]

@@ -392,9 +392,57 @@ public sealed class ThrottleProcessCollection : ICollectionFixture<ThrottleAppFi
 /// </summary>
 public sealed class OutboundThrottleAppFixture : IDisposable
 {
-    public ThrottleAppFixture App { get; } = new();
+    public OutboundThrottleAppFixture()
+    {
+        Grpc = GrpcJsPeer.StartServer();
+        try
+        {
+            App = new ThrottleAppFixture();
+            // The peer's port is known only now: its rule comes as a change (2 calls per minute).
+            App.Home.WriteRule("grpc-outbound.yaml", $"""
+                apiVersion: fault-tolerance.opensergo.io/v1alpha1
+                kind: RateLimitStrategy
+                metadata:
+                  name: rl-2-per-minute
+                spec:
+                  metricType: RequestAmount
+                  limitMode: Local
+                  threshold: 2
+                  statDuration: "1min"
+                ---
+                apiVersion: fault-tolerance.opensergo.io/v1alpha1
+                kind: FaultToleranceRule
+                metadata:
+                  name: grpc-outbound
+                spec:
+                  targets:
+                    - targetResourceName: '{GrpcResource}'
+                  strategies:
+                    - name: rl-2-per-minute
+                  fallbackAction: fb-rate
+                """);
+            App.Status.WaitFor(s => StatusFile.Counter(s, "throttle", GrpcResource, "passed") is not null, TimeSpan.FromSeconds(30), "the gRPC peer's rule");
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
 
-    public void Dispose() => App.Dispose();
+    public ThrottleAppFixture App { get; } = null!;
+
+    /// <summary>A grpc-js server (greet.Greeter) the app calls.</summary>
+    public GrpcJsPeer Grpc { get; }
+
+    /// <summary>The outbound resource name of the peer's SayHello method.</summary>
+    public string GrpcResource => $"{Grpc.Address}/greet.Greeter/SayHello";
+
+    public void Dispose()
+    {
+        App?.Dispose();
+        Grpc.Dispose();
+    }
 }
 
 [CollectionDefinition(Name, DisableParallelization = true)]
