@@ -58,6 +58,10 @@ public sealed class ScenarioTests
     [MemberData(nameof(Frameworks))]
     public void X64Matchers_RealStubsAndPrologs_AgreeWithIced(string framework) => AssertScenario(framework, "decoders");
 
+    [Theory]
+    [MemberData(nameof(Frameworks))]
+    public void Patch_VirtualMethodThenDerivedTypesLoad_InterceptsEveryBaseCallAndSurvives(string framework) => AssertScenario(framework, "derived");
+
     [Fact]
     public void TryInitialize_GovernorPatchingOffInProcess_ReportsUnavailable()
     {
