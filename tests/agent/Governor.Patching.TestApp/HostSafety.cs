@@ -53,7 +53,7 @@ internal static class HostSafety
             }
         }
 
-        report.Check("hook-balanced", drained && Patches.Counter - before == Calls, $"drained={drained} intercepted={Patches.Counter - before}/{Calls}");
+        report.Check("hook-balanced", drained && Patches.Counter - before == Calls, $"drained={drained} intercepted={Patches.Counter - before}/{Calls} hook={JitHook.Kind}");
         return report.Done();
     }
 
