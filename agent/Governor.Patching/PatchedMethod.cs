@@ -63,6 +63,7 @@ internal sealed unsafe class PatchedMethod
         catch
         {
             _patches.Remove(patch);
+            Restore();
             throw;
         }
     }
@@ -86,7 +87,26 @@ internal sealed unsafe class PatchedMethod
         catch
         {
             Detour = previous;
+            Restore();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// After a failed change: the redirection may already be active with the refused patch's
+    /// dispatcher (activation compiles and hot-patches after switching on), so it is set back to
+    /// the patches that remain, or switched off; if even that fails, switched off.
+    /// </summary>
+    private void Restore()
+    {
+        try
+        {
+            Update();
+        }
+        catch (Exception e)
+        {
+            _log(PatchLogLevel.Warning, $"{Name}: restoring the remaining patches after a failed change failed ({e.GetType().Name}: {e.Message}); the method runs unpatched");
+            _redirection.Deactivate();
         }
     }
 

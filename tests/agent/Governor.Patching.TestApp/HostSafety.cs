@@ -19,7 +19,7 @@ internal static class HostSafety
     /// exception, as without the engine, instead of the process aborting; a patched target that
     /// fails to compile the same way is refused; the hook's bookkeeping stays balanced.
     /// </summary>
-    public static bool JitFailure(IPatchEngine engine, Report report)
+    public static unsafe bool JitFailure(IPatchEngine engine, Report report)
     {
         report.Check("missing-assembly", Caught(MissingAssembly.Use) == nameof(FileNotFoundException), $"caught={Caught(MissingAssembly.Use)}");
         report.Check("type-load", Caught(BadLayout.Use) == nameof(TypeLoadException), $"caught={Caught(BadLayout.Use)}");
@@ -39,7 +39,9 @@ internal static class HostSafety
 
         string? targetCall = Caught(() => MissingAssembly.Target());
         handle?.Dispose();
-        report.Check("failing-target", targetCall == nameof(FileNotFoundException), $"caught={targetCall} refused={refused}");
+        var state = TargetTable.Find(typeof(MissingAssembly).GetMethod(nameof(MissingAssembly.Target))!.MethodHandle.Value);
+        bool switchedOff = state == null || (state->Active == 0 && state->Dispatcher == 0);
+        report.Check("failing-target", targetCall == nameof(FileNotFoundException) && (handle is not null || switchedOff), $"caught={targetCall} refused={refused} switched-off={switchedOff}");
 
         // Every compilation that threw left the hook's in-flight count: patching still works at once.
         bool drained = JitHook.WaitForCompilationsInFlight(TimeSpan.FromSeconds(5));
