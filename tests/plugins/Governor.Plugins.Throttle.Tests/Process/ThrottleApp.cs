@@ -193,7 +193,9 @@ public sealed class ThrottleAppFixture : IDisposable
         Home = new AgentHomeCopy();
         Home.WriteRule("e2e.yaml", Rules);
         Home.WriteRule("opensergo-foo.yaml", OpenSergoExample());
-        Home.WriteRule("reload.yaml", ReloadRule(100));
+        Home.WriteRule("reload.yaml", ReloadRule("reload", "/load/reload", 100));
+        Home.WriteRule("reload-outbound.yaml", ReloadRule("reload-outbound", DownstreamResource("reload-outbound"), 100));
+        Home.WriteRule("outbound.yaml", OutboundRules(Http1Port));
         LoadGenerator = TestApps.Publish("tests/load/Governor.LoadGenerator", "net10.0");
         var app = TestApps.Publish("tests/apps/ThrottleWebApp", "net10.0");
         string arguments = $"--Kestrel:Endpoints:h1:Url=http://127.0.0.1:{Http1Port} --Kestrel:Endpoints:h2:Url=http://127.0.0.1:{Http2Port} --Kestrel:Endpoints:h2:Protocols=Http2";
@@ -233,12 +235,12 @@ public sealed class ThrottleAppFixture : IDisposable
         return doc[start..doc.IndexOf("```", start, StringComparison.Ordinal)];
     }
 
-    /// <summary>A rate limit of <paramref name="threshold"/> per second on /load/reload, in a file of its own (hot reload rewrites it).</summary>
-    public static string ReloadRule(int threshold) => $"""
+    /// <summary>A rate limit of <paramref name="threshold"/> per second on <paramref name="target"/>, in a file of its own (hot reload rewrites it).</summary>
+    public static string ReloadRule(string name, string target, int threshold) => $"""
         apiVersion: fault-tolerance.opensergo.io/v1alpha1
         kind: RateLimitStrategy
         metadata:
-          name: rl-reload
+          name: rl-{name}
         spec:
           metricType: RequestAmount
           limitMode: Local
@@ -248,13 +250,70 @@ public sealed class ThrottleAppFixture : IDisposable
         apiVersion: fault-tolerance.opensergo.io/v1alpha1
         kind: FaultToleranceRule
         metadata:
-          name: reload
+          name: {name}
         spec:
           targets:
-            - targetResourceName: /load/reload
+            - targetResourceName: '{target}'
           strategies:
-            - name: rl-reload
+            - name: rl-{name}
         """;
+
+    /// <summary>
+    /// Outbound resources: the app calls itself (its /load/{name} endpoints) through HttpClient,
+    /// and the throttle limits those calls by host, port and path. 5 per second with the rate
+    /// fallback; nothing at all (threshold 0) for the exception test.
+    /// </summary>
+    public static string OutboundRules(int port) => $"""
+        apiVersion: fault-tolerance.opensergo.io/v1alpha1
+        kind: RateLimitStrategy
+        metadata:
+          name: rl-outbound-5
+        spec:
+          metricType: RequestAmount
+          limitMode: Local
+          threshold: 5
+          statDuration: "1s"
+        ---
+        apiVersion: fault-tolerance.opensergo.io/v1alpha1
+        kind: RateLimitStrategy
+        metadata:
+          name: rl-outbound-none
+        spec:
+          metricType: RequestAmount
+          limitMode: Local
+          threshold: 0
+          statDuration: "1s"
+        ---
+        apiVersion: fault-tolerance.opensergo.io/v1alpha1
+        kind: FaultToleranceRule
+        metadata:
+          name: outbound
+        spec:
+          targets:
+            - targetResourceName: '127.0.0.1:{port}/load/downstream'
+          strategies:
+            - name: rl-outbound-5
+          fallbackAction: fb-rate
+        ---
+        apiVersion: fault-tolerance.opensergo.io/v1alpha1
+        kind: FaultToleranceRule
+        metadata:
+          name: outbound-refused
+        spec:
+          targets:
+            - targetResourceName: '127.0.0.1:{port}/load/refused'
+          strategies:
+            - name: rl-outbound-none
+        """;
+
+    /// <summary>The outbound resource name of the app's own /load/{name} endpoint, as the rules write it.</summary>
+    public string DownstreamResource(string name) => $"127.0.0.1:{Http1Port}/load/{name}";
+
+    /// <summary>
+    /// The app's endpoint that makes an outbound call to its own /load/{name}; the calls that get
+    /// through are also recorded under call-{name} with the time the app made them.
+    /// </summary>
+    public string CallUrl(string name) => $"{Http1}/call?record=call-{name}&url={Uri.EscapeDataString($"{Http1}/load/{name}")}";
 
     /// <summary>Runs the load generator (another process, without the agent) and returns its summary.</summary>
     public LoadResult Load(string arguments)
@@ -329,6 +388,71 @@ public sealed class ThrottleAppFixture : IDisposable
 public sealed class ThrottleProcessCollection : ICollectionFixture<ThrottleAppFixture>
 {
     public const string Name = "throttle processes";
+}
+
+/// <summary>
+/// The outbound scenarios' own app process (same rules, same app): the app calls itself through
+/// HttpClient under load, and whatever happens to that process stays out of the inbound scenarios.
+/// </summary>
+public sealed class OutboundThrottleAppFixture : IDisposable
+{
+    public OutboundThrottleAppFixture()
+    {
+        Grpc = GrpcJsPeer.StartServer();
+        try
+        {
+            App = new ThrottleAppFixture();
+            // The peer's port is known only now: its rule comes as a change (2 calls per minute).
+            App.Home.WriteRule("grpc-outbound.yaml", $"""
+                apiVersion: fault-tolerance.opensergo.io/v1alpha1
+                kind: RateLimitStrategy
+                metadata:
+                  name: rl-2-per-minute
+                spec:
+                  metricType: RequestAmount
+                  limitMode: Local
+                  threshold: 2
+                  statDuration: "1min"
+                ---
+                apiVersion: fault-tolerance.opensergo.io/v1alpha1
+                kind: FaultToleranceRule
+                metadata:
+                  name: grpc-outbound
+                spec:
+                  targets:
+                    - targetResourceName: '{GrpcResource}'
+                  strategies:
+                    - name: rl-2-per-minute
+                  fallbackAction: fb-rate
+                """);
+            App.Status.WaitFor(s => StatusFile.Counter(s, "throttle", GrpcResource, "passed") is not null, TimeSpan.FromSeconds(30), "the gRPC peer's rule");
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public ThrottleAppFixture App { get; } = null!;
+
+    /// <summary>A grpc-js server (greet.Greeter) the app calls.</summary>
+    public GrpcJsPeer Grpc { get; }
+
+    /// <summary>The outbound resource name of the peer's SayHello method.</summary>
+    public string GrpcResource => $"{Grpc.Address}/greet.Greeter/SayHello";
+
+    public void Dispose()
+    {
+        App?.Dispose();
+        Grpc.Dispose();
+    }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class OutboundThrottleProcessCollection : ICollectionFixture<OutboundThrottleAppFixture>
+{
+    public const string Name = "throttle outbound processes";
 }
 
 /// <summary>Reads the throttle's resources from a status document.</summary>
