@@ -56,7 +56,8 @@ public sealed class GuardProcessTests
         foreach (var o in rejected)
         {
             AssertRejectedByOpenBreaker(o, async, $"\"SELECT pg_sleep(@seconds) AS {slow}\" on database '{db}'", rule);
-            Assert.True(o.Milliseconds < 250, $"a rejection took {o.Milliseconds} ms: {o}");
+            // Faster than the statement itself (generous: a loaded machine may stall a thread).
+            Assert.True(o.Milliseconds < 500, $"a rejection took {o.Milliseconds} ms: {o}");
         }
 
         var others = await Exec(other, 0, 5);
@@ -106,7 +107,8 @@ public sealed class GuardProcessTests
         string run = NewRun();
         string db = $"guard-{run}.db";
         string rule = $"guard-{run}";
-        _f.SetRules($"{run}.yaml", TestRules.Breaker(target: $"sql@{db}:*", ruleName: rule, strategyName: $"slow-{run}", maxAllowedRt: "100ms", triggerRatio: "0.5", minRequestAmount: 5, statDuration: "1s", recoveryTimeout: "1s"));
+        // 400 ms statements against 200 ms: a fast probe on a loaded machine still counts as fast.
+        _f.SetRules($"{run}.yaml", TestRules.Breaker(target: $"sql@{db}:*", ruleName: rule, strategyName: $"slow-{run}", maxAllowedRt: "200ms", triggerRatio: "0.5", minRequestAmount: 5, statDuration: "1s", recoveryTimeout: "1s"));
         Task<List<GuardOutcome>> Exec(string name, int ms, int n, bool parallel = true) => _f.Exec("sqlite", api, run, name, ms, n, async, parallel);
         Task<int> Engine(string name) => _f.EngineExecutions(run, name);
 
@@ -122,7 +124,7 @@ public sealed class GuardProcessTests
         // 2. Open: fails fast as the DbException the app (or EF Core, or Dapper) sees; other templates run.
         var rejected = await Exec(Slow, SlowMs, 3, parallel: false);
         Assert.All(rejected, o => AssertRejectedByOpenBreaker(o, async, $"\"{template}\" on database '{db}'", rule));
-        Assert.All(rejected, o => Assert.True(o.Milliseconds < SlowMs / 2, $"a rejection took {o.Milliseconds} ms: {o}"));
+        Assert.All(rejected, o => Assert.True(o.Milliseconds < SlowMs, $"a rejection took {o.Milliseconds} ms: {o}"));
         var others = await Exec(Other, 0, 3);
         Assert.All(others, o => Assert.True(o.Ok, o.ToString()));
         Assert.Equal(3, await Engine(Other));
@@ -235,6 +237,19 @@ public sealed class GuardProcessTests
         Assert.All(await Exec(SlowMs, 6), o => Assert.True(o.Ok, o.ToString()));
         _f.WaitForTemplate(resource, r => State(r) == "Unguarded", "the template unguarded after the rule went");
         Assert.Equal(6 + passed + 3 + 6, await _f.EngineExecutions(run, Slow));
+    }
+
+    [Fact]
+    public void AdoNet_TheAppsProviders_EveryCommandAndReaderMethodIsIntercepted()
+    {
+        string detail = _f.App.PluginDetail("adonet");
+
+        Assert.Contains("intercepting SQL:", detail);
+        Assert.Contains("Microsoft.Data.Sqlite.SqliteDataReader", detail);
+        Assert.Contains("Npgsql.NpgsqlDataReader", detail);
+        // Close() and Dispose(bool) return void: when the patch engine refused those, a reader's
+        // execution completed only when the sweeper noticed, up to a second late.
+        Assert.DoesNotContain("not interceptable", detail);
     }
 
     private static string NewRun() => Guid.NewGuid().ToString("N")[..10];
