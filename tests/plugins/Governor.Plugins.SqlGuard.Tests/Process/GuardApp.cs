@@ -60,7 +60,9 @@ public sealed class GuardAppFixture : IDisposable
     {
         var app = App;
         var status = Home.Status(app.Process.Id);
-        status.WaitFor(s => true);
+        // A rewrite with as many rules changes only the version: the agent's rules version must
+        // pass the one before the write.
+        long before = RulesVersion(status.WaitFor(s => true));
         if (breakerRules == 0)
         {
             File.Delete(Path.Combine(Home.RulesDirectory, file));
@@ -73,9 +75,7 @@ public sealed class GuardAppFixture : IDisposable
         }
 
         int expected = _ruleFiles.Values.Sum();
-        // A rewrite with as many rules changes only the version: the agent's rules version must pass the one before.
-        long before = RulesVersion(status.TryRead());
-        Home.Status(app.Process.Id).WaitFor(
+        status.WaitFor(
             s => RulesVersion(s) > before && Detail(s)?.StartsWith($"{expected} breaker rule(s)", StringComparison.Ordinal) == true && s.GetProperty("rules").GetProperty("errors").GetArrayLength() == 0,
             TimeSpan.FromSeconds(15),
             $"sqlguard with {expected} breaker rule(s) and no rule errors");
