@@ -27,7 +27,21 @@ public sealed class GuardAppFixture : IDisposable
 {
     private readonly Lazy<PostgresServer> _postgres = new(() => PostgresServer.Start(new PostgresServerOptions { Database = "guardwarm", PgStatStatements = false, LogStatements = true }));
     private readonly Dictionary<string, int> _ruleFiles = new(StringComparer.Ordinal);
+    private readonly string _tfm;
+    private readonly bool _warmPostgres;
     private OutboundApp? _app;
+
+    public GuardAppFixture()
+        : this("net10.0", postgres: true)
+    {
+    }
+
+    /// <summary>An app on <paramref name="tfm"/> (EF Core only on net10.0); <paramref name="postgres"/>: warm up its PostgreSQL path too.</summary>
+    internal GuardAppFixture(string tfm, bool postgres)
+    {
+        _tfm = tfm;
+        _warmPostgres = postgres;
+    }
 
     public AgentHomeCopy Home { get; } = new();
 
@@ -41,7 +55,7 @@ public sealed class GuardAppFixture : IDisposable
             if (_app is null || _app.Process.HasExited)
             {
                 _app?.Dispose();
-                var app = OutboundApp.Start(Home, "net10.0", Path.Combine(Home.LogDirectory, "records.jsonl"), new Dictionary<string, string?>());
+                var app = OutboundApp.Start(Home, _tfm, Path.Combine(Home.LogDirectory, "records.jsonl"), new Dictionary<string, string?>());
                 _app = app;
                 WarmUp(app);
             }
@@ -164,8 +178,8 @@ public sealed class GuardAppFixture : IDisposable
     /// <summary>Every path once, unguarded, so no test's timing includes JIT or EF Core's model building.</summary>
     private void WarmUp(OutboundApp app)
     {
-        string pg = Postgres.ConnectionString();
-        foreach (string api in new[] { "ado", "dapper", "ef", "ef-save" })
+        string[] apis = _tfm == "net10.0" ? new[] { "ado", "dapper", "ef", "ef-save" } : new[] { "ado", "dapper" };
+        foreach (string api in apis)
         {
             foreach (bool async in new[] { false, true })
             {
@@ -175,6 +189,12 @@ public sealed class GuardAppFixture : IDisposable
             }
         }
 
+        if (!_warmPostgres)
+        {
+            return;
+        }
+
+        string pg = Postgres.ConnectionString();
         foreach (bool async in new[] { false, true })
         {
             app.Run($"/guard/exec?db=pg&api=ado&async={Lower(async)}&run=warm&name=warm&ms=0&n=2&pg={Uri.EscapeDataString(pg)}").GetAwaiter().GetResult();

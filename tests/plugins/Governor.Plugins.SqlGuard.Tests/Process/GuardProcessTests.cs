@@ -102,22 +102,35 @@ public sealed class GuardProcessTests
     [InlineData("dapper", true)]
     [InlineData("ef", false)]
     [InlineData("ef", true)]
-    public async Task Breaker_SlowTemplateOnSqlite_SameCycleThroughEveryApi(string api, bool async)
+    public Task Breaker_SlowTemplateOnSqlite_SameCycleThroughEveryApi(string api, bool async) => SqliteCycle(_f, api, async);
+
+    [Fact]
+    public async Task Breaker_SlowTemplateInANet8App_SameCycleThroughDapperAsync()
+    {
+        // Its own app and agent home: a .NET 8 process (self-contained), no PostgreSQL. Dapper's
+        // async query covers the reader detours and the faulted task there.
+        using var net8 = new GuardAppFixture("net8.0", postgres: false);
+
+        await SqliteCycle(net8, "dapper", async: true);
+    }
+
+    /// <summary>Open within one window, fail fast, other templates run, one probe re-opens, a fast probe closes.</summary>
+    private static async Task SqliteCycle(GuardAppFixture f, string api, bool async)
     {
         string run = NewRun();
         string db = $"guard-{run}.db";
         string rule = $"guard-{run}";
         // 400 ms statements against 200 ms: a fast probe on a loaded machine still counts as fast.
-        _f.SetRules($"{run}.yaml", TestRules.Breaker(target: $"sql@{db}:*", ruleName: rule, strategyName: $"slow-{run}", maxAllowedRt: "200ms", triggerRatio: "0.5", minRequestAmount: 5, statDuration: "1s", recoveryTimeout: "1s"));
-        Task<List<GuardOutcome>> Exec(string name, int ms, int n, bool parallel = true) => _f.Exec("sqlite", api, run, name, ms, n, async, parallel);
-        Task<int> Engine(string name) => _f.EngineExecutions(run, name);
+        f.SetRules($"{run}.yaml", TestRules.Breaker(target: $"sql@{db}:*", ruleName: rule, strategyName: $"slow-{run}", maxAllowedRt: "200ms", triggerRatio: "0.5", minRequestAmount: 5, statDuration: "1s", recoveryTimeout: "1s"));
+        Task<List<GuardOutcome>> Exec(string name, int ms, int n, bool parallel = true) => f.Exec("sqlite", api, run, name, ms, n, async, parallel);
+        Task<int> Engine(string name) => f.EngineExecutions(run, name);
 
         // 1. Opens within one window.
         var first = await Exec(Slow, SlowMs, 6);
         var opened = Stopwatch.StartNew();
         int passed = AssertPassedOrRejected(first, atLeast: 5);
         Assert.Equal(passed, await Engine(Slow));
-        var open = _f.WaitForTemplate($"sql@{db}:", r => State(r) == "Open", "the slow template's breaker open");
+        var open = f.WaitForTemplate($"sql@{db}:", r => State(r) == "Open", "the slow template's breaker open");
         string resource = open.GetProperty("resource").GetString()!;
         string template = resource[($"sql@{db}:".Length)..];
 
@@ -145,10 +158,10 @@ public sealed class GuardProcessTests
         var after = await Exec(Slow, 0, 3);
         Assert.All(after, o => Assert.True(o.Ok, o.ToString()));
         Assert.Equal(passed + 1 + 1 + 3, await Engine(Slow));
-        var status = _f.WaitForTemplate(resource, r => State(r) == "Closed" && GuardAppFixture.Counter(r, "count") == passed + 5, "the slow template closed with its counters");
+        var status = f.WaitForTemplate(resource, r => State(r) == "Closed" && GuardAppFixture.Counter(r, "count") == passed + 5, "the slow template closed with its counters");
         Assert.Equal(6 - passed + 3 + 3, GuardAppFixture.Counter(status, "rejected"));
         Assert.Equal(5, GuardAppFixture.Counter(status, "stateChanges"));
-        _f.SetRules($"{run}.yaml", string.Empty, breakerRules: 0);
+        f.SetRules($"{run}.yaml", string.Empty, breakerRules: 0);
     }
 
     [Theory]
