@@ -222,7 +222,7 @@ internal sealed class LosslessLifecycle : IDisposable
 
                     if (_options.WarmupJitSettle)
                     {
-                        var settle = await SelfWarmup.SettleJitAsync(TimeSpan.FromSeconds(3), timeout.Token).ConfigureAwait(false);
+                        var settle = await SelfWarmup.SettleJitAsync(TimeSpan.FromSeconds(10), timeout.Token).ConfigureAwait(false);
                         parts.Add($"JIT settled in {settle.Waited.TotalMilliseconds:0} ms ({settle.Compiled} more method(s))");
                     }
                 }

@@ -53,7 +53,11 @@ internal sealed class LosslessOptions
 
     public TimeSpan WarmupTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>After the warm-up requests, wait (bounded) until the JIT has gone quiet, so tier-1 code is in place.</summary>
+    /// <summary>
+    /// After the warm-up requests, wait (at most 10 s) until the JIT has gone quiet: the warm-up
+    /// makes hundreds to thousands of methods hot, and their tier-1 recompilation in the background
+    /// would otherwise compete with the first real requests (docs/performance-lossless.md).
+    /// </summary>
     public bool WarmupJitSettle { get; init; } = true;
 
     /// <summary>MSE's warmupTime: the traffic ramp after readiness. Zero turns the ramp off.</summary>

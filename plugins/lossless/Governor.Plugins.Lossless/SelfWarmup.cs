@@ -139,7 +139,8 @@ internal static class SelfWarmup
     /// <summary>
     /// Waits until the JIT has compiled nothing new for 250 ms (at most <paramref name="limit"/>):
     /// methods the warm-up made hot are recompiled at tier 1 in the background after a short
-    /// delay, and readiness is better given once that is done than while it competes with traffic.
+    /// delay, and readiness is better given once that is done than while it competes with traffic
+    /// (measured: 0.3 to 5 s and 60 to 2,400 methods after 40 warm-up requests on a busy 2-core machine).
     /// </summary>
     public static async Task<(long Compiled, TimeSpan Waited)> SettleJitAsync(TimeSpan limit, CancellationToken token)
     {

@@ -12,6 +12,12 @@ public sealed class LosslessFixture : IDisposable
     public LosslessFixture()
     {
         Home = new AgentHomeCopy();
+        if (Environment.GetEnvironmentVariable("LOSSLESS_TESTS_PLUGIN_OFF") == "1")
+        {
+            // To check that every process test fails without the feature: the same runs with the
+            // lossless plugin disabled (everything else of the agent still attached).
+            Home.WriteConfig("""{ "plugins": { "lossless": { "enabled": false } } }""");
+        }
     }
 
     public AgentHomeCopy Home { get; }
