@@ -49,7 +49,11 @@ internal sealed class LosslessOptions
 
     public IReadOnlyList<string> WarmupRequests { get; init; } = Array.Empty<string>();
 
-    public int WarmupRepeat { get; init; } = 10;
+    /// <summary>
+    /// Rounds of warm-up requests. 30 is the runtime's tier-1 call-count threshold: a method the
+    /// warm-up calls fewer times is promoted (recompiled) while real traffic runs instead.
+    /// </summary>
+    public int WarmupRepeat { get; init; } = 30;
 
     public TimeSpan WarmupTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -101,7 +105,7 @@ internal sealed class LosslessOptions
             WaitForWebHost = settings.GetChoice("waitForWebHost", "auto", "auto", "true", "false"),
             Precompile = settings.GetBool("precompile", true),
             WarmupRequests = settings.GetList("warmupRequests"),
-            WarmupRepeat = settings.GetInt("warmupRepeat", 10, 1, 1000),
+            WarmupRepeat = settings.GetInt("warmupRepeat", 30, 1, 1000),
             WarmupTimeout = NonNegative(settings.GetDuration("warmupTimeout", TimeSpan.FromSeconds(30))),
             WarmupJitSettle = settings.GetBool("warmupJitSettle", true),
             WarmupTime = NonNegative(settings.GetDuration("warmupTime", TimeSpan.FromSeconds(120))),
