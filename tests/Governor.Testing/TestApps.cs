@@ -67,6 +67,15 @@ public static class TestApps
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         psi.Environment["DOTNET_NOLOGO"] = "1";
         psi.Environment["MSBUILDDISABLENODEREUSE"] = "1";
+        return Run(psi, timeout);
+    }
+
+    /// <summary>Runs a prepared process to its end (or kills it after <paramref name="timeout"/>), returning its exit code and its stdout and stderr interleaved.</summary>
+    public static (int ExitCode, string Output) Run(ProcessStartInfo psi, TimeSpan timeout)
+    {
+        psi.RedirectStandardOutput = true;
+        psi.RedirectStandardError = true;
+        psi.UseShellExecute = false;
         using var process = Process.Start(psi)!;
         var output = new StringBuilder();
         process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
