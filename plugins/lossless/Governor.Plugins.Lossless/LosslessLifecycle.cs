@@ -62,20 +62,36 @@ internal sealed class LosslessLifecycle : IDisposable
 
         host.Started += OnStarted;
         host.Stopping += OnStopping;
-        _gates.Add(host.AddStopGate("lossless", DrainGateOrder, DrainAsync));
-        _gates.Add(host.AddStopGate("lossless", StopAcceptingGateOrder, StopAcceptingAsync));
+    }
+
+    /// <summary>
+    /// Adds the two stop gates. Called from the plugin's background start, not from Start: the
+    /// first gate a process adds costs a few milliseconds of JIT (the contract sorts the gates),
+    /// and a web host cannot have started, let alone stopped, before this runs.
+    /// </summary>
+    public void AddStopGates()
+    {
+        var host = _hub.Host;
+        lock (_gates)
+        {
+            _gates.Add(host.AddStopGate("lossless", DrainGateOrder, DrainAsync));
+            _gates.Add(host.AddStopGate("lossless", StopAcceptingGateOrder, StopAcceptingAsync));
+        }
     }
 
     public void Dispose()
     {
         _hub.Host.Started -= OnStarted;
         _hub.Host.Stopping -= OnStopping;
-        foreach (var gate in _gates)
+        lock (_gates)
         {
-            gate.Dispose();
-        }
+            foreach (var gate in _gates)
+            {
+                gate.Dispose();
+            }
 
-        _gates.Clear();
+            _gates.Clear();
+        }
     }
 
     /// <summary>SIGTERM (or the host stopping): readiness fails from now on.</summary>

@@ -31,8 +31,10 @@ public sealed class LosslessPlugin : IGovernorPlugin
     public void Start(IPluginContext context)
     {
         _context = context;
+        long t0 = Stopwatch.GetTimestamp();
         var log = context.Logger;
         var options = LosslessOptions.Read(context.Settings, m => log.Warn("{Message}", m));
+        long tSettings = Stopwatch.GetTimestamp();
         _options = options;
         var state = new LosslessState();
         State = state;
@@ -46,19 +48,28 @@ public sealed class LosslessPlugin : IGovernorPlugin
             _subscriptions.Add(hub.Outbound.Subscribe(new CallerRetryHandler(state, log), LosslessLifecycle.DrainGateOrder, PluginName, measuresDuration: false));
         }
 
+        long tPipelines = Stopwatch.GetTimestamp();
         var lifecycle = new LosslessLifecycle(options, state, hub, log);
         _lifecycle = lifecycle;
         lifecycle.Attach();
+        long tAttach = Stopwatch.GetTimestamp();
         state.PhaseChanged += (_, _) => UpdateDetail();
         context.RegisterStatus(new LosslessStatus(state, ramp, _gate, lifecycle));
+        long tLifecycle = Stopwatch.GetTimestamp();
         WatchSigterm(lifecycle);
+        long tSignal = Stopwatch.GetTimestamp();
         CheckGracePeriod(options, log);
         UpdateDetail();
 
         _stopping = new CancellationTokenSource();
         var token = _stopping.Token;
         _ = Task.Run(() => RunAsync(options, state, lifecycle, token), token);
+        log.Debug(
+            "Start: settings {Settings} ms, pipelines {Pipelines} ms, host lifecycle {Lifecycle} ms, status {Status} ms, SIGTERM {Signal} ms, rest {Rest} ms",
+            Ms(t0, tSettings), Ms(tSettings, tPipelines), Ms(tPipelines, tAttach), Ms(tAttach, tLifecycle), Ms(tLifecycle, tSignal), Ms(tSignal, Stopwatch.GetTimestamp()));
     }
+
+    private static double Ms(long from, long to) => Math.Round((to - from) * 1000.0 / Stopwatch.Frequency, 2);
 
     public void Stop()
     {
@@ -90,6 +101,7 @@ public sealed class LosslessPlugin : IGovernorPlugin
     {
         try
         {
+            lifecycle.AddStopGates();
             StartProbes(options, state);
             await lifecycle.RunOnlineAsync(token).ConfigureAwait(false);
         }
