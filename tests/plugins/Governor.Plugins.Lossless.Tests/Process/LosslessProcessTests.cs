@@ -119,6 +119,56 @@ public sealed class LosslessProcessTests
         Assert.Contains("Stopped accepting; drained 3.0 s", _fixture.LogOf(app.Process.Id));
     }
 
+    [Fact]
+    public async Task Drain_Http2Requests_EachConnectionEndedWithGoAwayAndNoticeSent()
+    {
+        // Every Kestrel endpoint HTTP/2 only (h2c, prior knowledge): the app is reached over HTTP/2.
+        using var app = LosslessInstance.Start(_fixture.LosslessApp, _fixture.Home, "h2", new() { ["GOVERNOR_PLUGINS__LOSSLESS__DRAINDELAY"] = "3s" }, "--Kestrel:EndpointDefaults:Protocols=Http2");
+        await app.WaitReadyAsync();
+        int connections = 0;
+        using var client = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, token) =>
+            {
+                Interlocked.Increment(ref connections);
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                await socket.ConnectAsync(context.DnsEndPoint, token);
+                return new NetworkStream(socket, ownsSocket: true);
+            },
+        })
+        {
+            BaseAddress = new Uri(app.AppUrl),
+            DefaultRequestVersion = HttpVersion.Version20,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        for (int i = 0; i < 5; i++)
+        {
+            using var response = await client.GetAsync("/");
+            Assert.Equal(HttpVersion.Version20, response.Version);
+            Assert.False(response.Headers.Contains("x-governor-lossless"));
+        }
+
+        Assert.Equal(1, Volatile.Read(ref connections));
+
+        app.Process.Terminate();
+        await WaitForAsync(async () => (await LosslessInstance.ProbeAsync(app.ReadyUrl)).Status == 503, "readiness to fail");
+        int before = Volatile.Read(ref connections);
+        const int During = 6;
+        for (int i = 0; i < During; i++)
+        {
+            using var response = await client.GetAsync("/");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(HttpVersion.Version20, response.Version);
+            Assert.Equal("shutting-down", string.Join(",", response.Headers.GetValues("x-governor-lossless")));
+            // HTTP/2 forbids connection headers: the connection is ended with GOAWAY instead.
+            Assert.NotEqual(true, response.Headers.ConnectionClose);
+            await Task.Delay(100);
+        }
+
+        // Each response's GOAWAY ended its connection: the next request needed a new one.
+        Assert.True(Volatile.Read(ref connections) - before >= During - 1, $"{Volatile.Read(ref connections) - before} new connection(s) for {During} requests during the drain");
+    }
+
     [Theory]
     [InlineData("net8.0")]
     [InlineData("net10.0")]
