@@ -25,7 +25,11 @@ public interface IPluginContext
     /// <summary>The interception pipelines that governance plugins subscribe to.</summary>
     InterceptionHub Interception { get; }
 
-    /// <summary>The patch engine, or null when patching is unavailable (see <see cref="PatchingUnavailableReason"/>).</summary>
+    /// <summary>
+    /// The patch engine, or null when patching is unavailable (see <see cref="PatchingUnavailableReason"/>).
+    /// Its startup self-test may still be running when the plugin starts: patch calls wait for it,
+    /// and if it fails they throw <see cref="PatchException"/> (handle it as "use the hook-only path").
+    /// </summary>
     IPatchEngine? Patching { get; }
 
     /// <summary>Why <see cref="Patching"/> is null (off by <c>GOVERNOR_PATCHING</c>, unsupported runtime, failed self-test).</summary>

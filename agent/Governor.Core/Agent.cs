@@ -172,10 +172,14 @@ internal sealed class Agent
         }
 
         _patching = PatchingHost.TryInitialize(_agentLog!.For("patching"), out _patchingReason);
+
+        // The engine's self-test runs in the background (see PatchEngineBootstrap); republish the
+        // status when it has finished.
+        _patching?.Ready.ContinueWith(_ => _status.NotifyStateChanged(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private PluginContext CreateContext(PluginRuntime plugin) =>
-        new(plugin, _info, _agentLog!.For(plugin.Name), _reader, _rules, Interception, _patching, _patchingReason, _status);
+        new(plugin, _info, _agentLog!.For(plugin.Name), _reader, _rules, Interception, _patching?.UnavailableReason is null ? _patching : null, _patchingReason ?? _patching?.UnavailableReason, _status);
 
     private string RulesDirectory() => _reader.GetString("rules:dir") is { Length: > 0 } dir ? dir : Path.Combine(_home, "rules");
 
@@ -213,7 +217,7 @@ internal sealed class Agent
         };
         var rules = _rules.Current;
         return new StatusFacts(Version, _info.ProcessId, _info.AppName, _info.Tag, _home, _agentLog?.FilePath ?? string.Empty, _startedAt, _summary,
-            _patching is not null ? $"available: {_patching.Description}" : $"unavailable: {_patchingReason}",
+            PatchingHost.Describe(_patching, _patchingReason),
             PluginStatuses(), points, _phases, _rules.Directory, rules.Version, rules.Documents.Count,
             _rules.Errors.Select(e => e.ToString()).ToList(), _rules.Notes);
 

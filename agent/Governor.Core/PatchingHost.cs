@@ -12,6 +12,15 @@ internal static class PatchingHost
         return PatchEngineBootstrap.TryInitialize(new PatchEngineOptions { Enabled = true }, (level, message) => log.Write(Map(level), null, "{Message}", message), out unavailableReason);
     }
 
+    /// <summary>The status file's "patching" value: available, starting (self-test running) or unavailable, with the detail.</summary>
+    public static string Describe(IPatchEngine? engine, string? unavailableReason) => engine switch
+    {
+        null => $"unavailable: {unavailableReason}",
+        { UnavailableReason: { } reason } => $"unavailable: {reason}",
+        { Ready.IsCompleted: true } => $"available: {engine.Description}",
+        _ => $"starting: self-test running ({engine.Description})",
+    };
+
     private static GovernorLogLevel Map(PatchLogLevel level) => level switch
     {
         PatchLogLevel.Debug => GovernorLogLevel.Debug,

@@ -33,10 +33,25 @@ public interface IPatchEngine
     string Description { get; }
 
     /// <summary>
+    /// Completes (never faults) when the engine's startup self-test has finished. The self-test
+    /// runs in the background while the agent and the app start, and usually ends within a few
+    /// milliseconds; <see cref="Patch"/>, <see cref="PatchOverrides"/> and <see cref="Detour"/>
+    /// wait for it, so no real target is patched before it passed.
+    /// </summary>
+    Task Ready { get; }
+
+    /// <summary>
+    /// Null while patching works (or the self-test is still running); otherwise why it does not
+    /// (the self-test failed). The patch methods then throw <see cref="PatchException"/> with this
+    /// reason, and plugins use their hook-only paths.
+    /// </summary>
+    string? UnavailableReason { get; }
+
+    /// <summary>
     /// Patches one method (with a body; for abstract methods use <see cref="PatchOverrides"/>).
     /// Takes effect for every call that starts after it returns. Dispose the result to unpatch.
     /// </summary>
-    /// <exception cref="PatchException">The target or a patch method is not supported; nothing was changed.</exception>
+    /// <exception cref="PatchException">The target or a patch method is not supported, or patching is unavailable (<see cref="UnavailableReason"/>); nothing was changed.</exception>
     IDisposable Patch(MethodBase target, MethodInfo? prefix = null, MethodInfo? postfix = null, MethodInfo? finalizer = null, int priority = 0, string owner = "");
 
     /// <summary>

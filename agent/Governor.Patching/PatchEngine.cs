@@ -1,4 +1,7 @@
+using System.Diagnostics;
+using System.Globalization;
 using System.Reflection;
+using System.Runtime;
 using Governor.Patching.Emit;
 
 namespace Governor.Patching;
@@ -9,6 +12,9 @@ internal sealed class PatchEngine : IPatchEngine
     private readonly object _lock = new();
     private readonly Dictionary<nint, PatchedMethod> _methods = new();
     private readonly Action<PatchLogLevel, string> _log;
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile string? _unavailableReason;
+    private int _selfTestClaimed;
 
     public PatchEngine(string description, Action<PatchLogLevel, string> log)
     {
@@ -16,7 +22,77 @@ internal sealed class PatchEngine : IPatchEngine
         _log = log;
     }
 
+    /// <summary>How long a patch request waits for the startup self-test before it gives up.</summary>
+    public static TimeSpan SelfTestTimeout { get; } = TimeSpan.FromSeconds(30);
+
     public string Description { get; }
+
+    public Task Ready => _ready.Task;
+
+    public string? UnavailableReason => _unavailableReason;
+
+    /// <summary>
+    /// Runs the startup self-test once: from the thread pool (queued by the bootstrap) or from the
+    /// first patch request that finds it not started yet, whichever comes first, so a request never
+    /// depends on a free pool thread. Never throws (fail-open: a failure only makes patching
+    /// unavailable).
+    /// </summary>
+    public void RunSelfTest()
+    {
+        if (Interlocked.Exchange(ref _selfTestClaimed, 1) != 0)
+        {
+            return;
+        }
+
+        long started = Stopwatch.GetTimestamp();
+        long compiledBefore = JitInfo.GetCompiledMethodCount(currentThread: true);
+        string? failure;
+        try
+        {
+            failure = SelfTest.Run();
+        }
+        catch (Exception e)
+        {
+            failure = $"{e.GetType().Name}: {e.Message}";
+        }
+
+        _unavailableReason = failure is null ? null : $"self-test failed: {failure}";
+        _ready.TrySetResult();
+        try
+        {
+            if (failure is null)
+            {
+                string elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds.ToString("0.0", CultureInfo.InvariantCulture);
+                _log(PatchLogLevel.Information, $"patch engine ready: {Description} (self-test passed in {elapsed} ms, {JitInfo.GetCompiledMethodCount(currentThread: true) - compiledBefore} methods JIT-compiled)");
+            }
+            else
+            {
+                _log(PatchLogLevel.Warning, $"patching unavailable: {_unavailableReason}");
+            }
+        }
+        catch (Exception)
+        {
+            // The log callback must not throw; if it does, the outcome is still in the engine.
+        }
+    }
+
+    /// <summary>Waits for the self-test (running it here if nobody has started it), then throws if patching is unavailable. Every public operation starts here.</summary>
+    private void EnsureAvailable()
+    {
+        if (!_ready.Task.IsCompleted)
+        {
+            RunSelfTest();
+            if (!_ready.Task.Wait(SelfTestTimeout))
+            {
+                throw new PatchException($"patching is unavailable: the startup self-test did not finish within {SelfTestTimeout.TotalSeconds:0} s");
+            }
+        }
+
+        if (_unavailableReason is { } reason)
+        {
+            throw new PatchException($"patching is unavailable: {reason}");
+        }
+    }
 
     public IDisposable Patch(MethodBase target, MethodInfo? prefix = null, MethodInfo? postfix = null, MethodInfo? finalizer = null, int priority = 0, string owner = "")
     {
@@ -26,13 +102,18 @@ internal sealed class PatchEngine : IPatchEngine
             throw new ArgumentException("give at least one of prefix, postfix, finalizer");
         }
 
+        EnsureAvailable();
         CheckPatchMethod(prefix, nameof(prefix), typeof(bool));
         CheckPatchMethod(postfix, nameof(postfix), null);
         CheckPatchMethod(finalizer, nameof(finalizer), null);
-        var record = new PatchRecord(prefix, postfix, finalizer, priority, owner);
-        var method = Apply(target, m => m.Add(record));
-        _log(PatchLogLevel.Information, $"patched {method.Name} for {record}");
-        return new Handle(() => Unapply(method, m => m.Remove(record), $"unpatched {method.Name} for {record}"));
+        PatchRecord? record = null;
+        var method = Apply(target, (m, signature) =>
+        {
+            record = new PatchRecord(signature, prefix, postfix, finalizer, priority, owner);
+            m.Add(record);
+        });
+        _log(PatchLogLevel.Information, $"patched {Describe(target)} for {record}");
+        return new Handle(() => Unapply(method, m => m.Remove(record!), $"unpatched {Describe(target)} for {record}"));
     }
 
     public IPatchGroup PatchOverrides(MethodInfo baseMethod, MethodInfo? prefix = null, MethodInfo? postfix = null, MethodInfo? finalizer = null, int priority = 0, string owner = "")
@@ -43,6 +124,7 @@ internal sealed class PatchEngine : IPatchEngine
             throw new PatchException($"{baseMethod.Name} is not a virtual or abstract method of a class");
         }
 
+        EnsureAvailable();
         var group = new OverridePatcher(baseMethod.GetBaseDefinition(), method => Patch(method, prefix, postfix, finalizer, priority, owner), _log);
         group.Start();
         return group;
@@ -52,11 +134,12 @@ internal sealed class PatchEngine : IPatchEngine
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(replacement);
+        EnsureAvailable();
         PatchedMethod? patched = null;
-        var method = Apply(target, m =>
+        var method = Apply(target, (m, signature) =>
         {
             patched = m;
-            CheckDetour(m.Signature, replacement);
+            CheckDetour(signature, replacement);
             if (m.Detour is { } existing)
             {
                 throw new PatchException($"{m.Name} is already detoured by '{existing.Owner}'");
@@ -68,21 +151,26 @@ internal sealed class PatchEngine : IPatchEngine
         return new DetourHandle(patched!.CallOriginal.MethodHandle.GetFunctionPointer(), () => Unapply(method, m => m.SetDetour(null), $"removed the detour of {method.Name}"));
     }
 
-    private PatchedMethod Apply(MethodBase target, Action<PatchedMethod> change)
+    /// <summary>
+    /// Applies <paramref name="change"/> to the patched method whose code <paramref name="target"/>
+    /// runs (one per compiled method: the reference-type instantiations of a generic method share
+    /// one), with <paramref name="target"/>'s own signature.
+    /// </summary>
+    private PatchedMethod Apply(MethodBase target, Action<PatchedMethod, TargetSignature> change)
     {
         lock (_lock)
         {
             try
             {
                 var signature = TargetSignature.Create(target);
-                nint key = signature.Compiled.MethodHandle.Value;
+                nint key = signature.CompiledHandle.Value;
                 if (!_methods.TryGetValue(key, out var method))
                 {
                     method = new PatchedMethod(signature, _log);
                     _methods[key] = method;
                 }
 
-                change(method);
+                change(method, signature);
                 return method;
             }
             catch (PatchException e)
@@ -131,9 +219,10 @@ internal sealed class PatchEngine : IPatchEngine
             throw new PatchException($"the replacement {Describe(replacement)} must be a static, non-generic method");
         }
 
-        if (signature.HasGenericContext)
+        if (signature.IsShared)
         {
-            throw new PatchException("detours of shared generic code are not supported");
+            // One detour would replace the code of every reference-type instantiation at once.
+            throw new PatchException("detours of generic code shared across reference-type instantiations are not supported; use Patch");
         }
 
         var expected = signature.PhysicalParameters;
@@ -146,7 +235,9 @@ internal sealed class PatchEngine : IPatchEngine
         }
     }
 
-    private static string Describe(MethodBase method) => $"{method.DeclaringType?.FullName}.{method.Name}";
+    /// <summary>For messages: <c>Namespace.Type`1[Arg].Method[Arg]</c> (no assembly-qualified type arguments).</summary>
+    private static string Describe(MethodBase method) =>
+        $"{method.DeclaringType}.{method.Name}{(method.IsGenericMethod ? $"[{string.Join(",", method.GetGenericArguments().Select(a => a.Name))}]" : string.Empty)}";
 
     private class Handle : IDisposable
     {

@@ -8,15 +8,23 @@ namespace Governor.Patching;
 /// Starts the patch engine once per process. The agent core calls <see cref="TryInitialize"/> at
 /// startup, before plugins start; a null result means patching is unavailable and plugins must
 /// use hook-only paths. Subsequent calls return the same engine (or the same refusal).
+/// <para>
+/// Only what must happen before the app's code is compiled happens on the caller's thread: the
+/// runtime checks and the JIT hook (targets compiled later must be seen). The self-test runs on a
+/// thread-pool thread; the engine's patch methods wait for it (<see cref="IPatchEngine.Ready"/>),
+/// so no real target is touched before it passed. See docs/performance-patching.md.
+/// </para>
 /// </summary>
 public static class PatchEngineBootstrap
 {
     private static readonly object _lock = new();
-    private static IPatchEngine? s_engine;
+    private static PatchEngine? s_engine;
     private static string? s_refusal;
 
+    private static readonly int[] s_supportedMajors = { 8, 9, 10 };
+
     /// <summary>The runtime major versions the engine was tested on; others are refused.</summary>
-    public static IReadOnlyList<int> SupportedRuntimeMajorVersions { get; } = new[] { 8, 9, 10 };
+    public static IReadOnlyList<int> SupportedRuntimeMajorVersions => s_supportedMajors;
 
     /// <param name="options">From the core; <see cref="PatchEngineOptions.FromEnvironment"/> reads <c>GOVERNOR_PATCHING</c>.</param>
     /// <param name="log">Receives every message; must not throw.</param>
@@ -42,12 +50,12 @@ public static class PatchEngineBootstrap
                 }
             }
 
-            unavailableReason = s_refusal;
-            return s_engine;
+            unavailableReason = s_refusal ?? s_engine?.UnavailableReason;
+            return unavailableReason is null ? s_engine : null;
         }
     }
 
-    private static string? Start(Action<PatchLogLevel, string> log, out IPatchEngine? engine)
+    private static string? Start(Action<PatchLogLevel, string> log, out PatchEngine? engine)
     {
         engine = null;
         var version = Environment.Version;
@@ -62,7 +70,7 @@ public static class PatchEngineBootstrap
             return $"only x64 is supported, this process is {RuntimeInformation.ProcessArchitecture}";
         }
 
-        if (!RuntimeInformation.FrameworkDescription.StartsWith(".NET ", StringComparison.Ordinal) || !SupportedRuntimeMajorVersions.Contains(version.Major))
+        if (!RuntimeInformation.FrameworkDescription.StartsWith(".NET ", StringComparison.Ordinal) || !IsSupportedMajor(version.Major))
         {
             return $"runtime {runtime} is not one the engine was tested on (.NET {string.Join(", ", SupportedRuntimeMajorVersions)})";
         }
@@ -81,13 +89,10 @@ public static class PatchEngineBootstrap
             }
 
             var candidate = new PatchEngine($"JIT hook + code redirection on {runtime}, x64", log);
-            var selfTest = SelfTest.Run(candidate);
-            if (selfTest is not null)
-            {
-                return $"self-test failed: {selfTest}";
-            }
-
-            log(PatchLogLevel.Information, $"patch engine ready: {candidate.Description}");
+            // A thread-pool thread, not a new thread: Thread.Start waits until the new thread runs,
+            // which costs milliseconds on a loaded machine, while the pool is already warm (the
+            // agent core reads its log and rules on it before this).
+            ThreadPool.UnsafeQueueUserWorkItem(static state => ((PatchEngine)state!).RunSelfTest(), candidate);
             engine = candidate;
             return null;
         }
@@ -95,5 +100,18 @@ public static class PatchEngineBootstrap
         {
             return $"{e.GetType().Name}: {e.Message}";
         }
+    }
+
+    private static bool IsSupportedMajor(int major)
+    {
+        foreach (int supported in s_supportedMajors)
+        {
+            if (supported == major)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 }

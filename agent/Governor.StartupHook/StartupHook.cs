@@ -163,7 +163,7 @@ internal class StartupHook
     }
 
     /// <summary>
-    /// The agent's AssemblyLoadContext: the core and its dependencies (Serilog, YamlDotNet, Iced,
+    /// The agent's AssemblyLoadContext: the core and its dependencies (Serilog, YamlDotNet,
     /// ...) from <c>core/</c> (its ReadyToRun folder for this runtime first); everything else (the
     /// framework) from the default context. The app's own copies of those libraries stay in the
     /// default context, so versions never clash.

@@ -10,16 +10,19 @@ public sealed class AgentHomeCopy : IDisposable
 {
     private readonly TempDirectory _dir;
 
-    public AgentHomeCopy(bool includeBuiltInPlugins = true)
+    /// <param name="includeBuiltInPlugins">Copy the home's plugins/ too.</param>
+    /// <param name="source">The home to copy: artifacts/governor (the Debug build) unless given, e.g. <see cref="ReleaseAgentHome.Path"/>.</param>
+    public AgentHomeCopy(bool includeBuiltInPlugins = true, string? source = null)
     {
-        if (!File.Exists(RepoPaths.StartupHook))
+        source ??= RepoPaths.AgentHome;
+        if (!File.Exists(Path.Combine(source, "Governor.StartupHook.dll")))
         {
-            throw new InvalidOperationException($"The agent home is not built: {RepoPaths.StartupHook} is missing. Run 'dotnet build' at the repository root first.");
+            throw new InvalidOperationException($"The agent home is not built: {Path.Combine(source, "Governor.StartupHook.dll")} is missing. Run 'dotnet build' at the repository root first.");
         }
 
         _dir = new TempDirectory("governor-home");
         Home = _dir.Combine("governor");
-        CopyDirectory(RepoPaths.AgentHome, Home, skip: includeBuiltInPlugins ? null : Path.Combine(RepoPaths.AgentHome, "plugins"));
+        CopyDirectory(source, Home, skip: includeBuiltInPlugins ? null : Path.Combine(source, "plugins"));
         Directory.CreateDirectory(PluginsDirectory);
         Directory.CreateDirectory(RulesDirectory);
         LogDirectory = _dir.Combine("logs");

@@ -38,14 +38,88 @@ internal static unsafe class DispatcherEmitter
             scope.Reference(method);
         }
 
+        foreach (var patch in patches.Where(p => p.Signature.IsShared && !p.Signature.HasGenericContext))
+        {
+            scope.Reference(patch.Signature.Target.DeclaringType);
+        }
+
         var module = scope.CreateModule();
         var builder = module.DefineType($"Dispatcher_{signature.Target.DeclaringType!.Name}_{signature.Target.Name}", TypeAttributes.Public | TypeAttributes.Sealed | TypeAttributes.Abstract);
-        var dispatcher = EntryEmitter.Define(builder, "Dispatch", signature);
+        if (!signature.IsShared)
+        {
+            BuildDispatcher(builder, "Dispatch", signature, state, patches, detour);
+        }
+        else
+        {
+            // Shared generic code: a router picks the patches of the instantiation being called
+            // (each its own dispatcher); other instantiations go straight to the original.
+            var groups = patches.GroupBy(p => p.Signature.HasGenericContext ? (object)p.Signature.InstantiationContext : p.Signature.Target.DeclaringType!).ToList();
+            var dispatchers = groups.Select((g, i) => (g.First().Signature, BuildDispatcher(builder, $"Dispatch{i}", g.First().Signature, state, g.ToList(), null))).ToList();
+            BuildRouter(builder, signature, state, dispatchers);
+        }
+
+        return builder.CreateType()!.GetMethod("Dispatch")!;
+    }
+
+    private static MethodBuilder BuildDispatcher(TypeBuilder builder, string name, TargetSignature signature, TargetState* state, IReadOnlyList<PatchRecord> patches, MethodInfo? detour)
+    {
+        var dispatcher = EntryEmitter.Define(builder, name, signature);
         var stateTypes = StateTypes(patches);
         bool async = signature.Async != AsyncKind.None && patches.Any(p => p.Postfix is not null || p.Finalizer is not null);
-        MethodBuilder? completion = async ? BuildCompletion(builder, signature, patches, stateTypes) : null;
+        MethodBuilder? completion = async ? BuildCompletion(builder, name + "Complete", signature, patches, stateTypes) : null;
         new Body(signature, state, patches, detour, stateTypes, dispatcher.GetILGenerator(), completion).EmitDispatcher();
-        return builder.CreateType()!.GetMethod("Dispatch")!;
+        return dispatcher;
+    }
+
+    /// <summary>
+    /// Dispatch(args): for each instantiation with patches, when the call is for it (the generic
+    /// context equals its handle, or <c>this</c> is of its class) tail-call its dispatcher; else
+    /// tail-call the original.
+    /// </summary>
+    private static void BuildRouter(TypeBuilder builder, TargetSignature signature, TargetState* state, List<(TargetSignature Signature, MethodBuilder Dispatcher)> dispatchers)
+    {
+        var router = EntryEmitter.Define(builder, "Dispatch", signature);
+        var il = router.GetILGenerator();
+        int count = signature.PhysicalParameters.Length;
+        foreach (var (instantiation, dispatcher) in dispatchers)
+        {
+            var next = il.DefineLabel();
+            if (signature.HasGenericContext)
+            {
+                il.Emit(OpCodes.Ldarg, signature.HasThis ? 1 : 0);
+                il.Emit(OpCodes.Ldc_I8, (long)instantiation.InstantiationContext);
+                il.Emit(OpCodes.Conv_I);
+                il.Emit(OpCodes.Bne_Un, next);
+            }
+            else
+            {
+                il.Emit(OpCodes.Ldarg_0);
+                il.Emit(OpCodes.Ldtoken, instantiation.Target.DeclaringType!);
+                il.Emit(OpCodes.Call, typeof(Type).GetMethod(nameof(Type.GetTypeFromHandle))!);
+                il.Emit(OpCodes.Call, typeof(SharedGenerics).GetMethod(nameof(SharedGenerics.DeclaredBy))!);
+                il.Emit(OpCodes.Brfalse, next);
+            }
+
+            for (int i = 0; i < count; i++)
+            {
+                il.Emit(OpCodes.Ldarg, i);
+            }
+
+            il.Emit(OpCodes.Tailcall);
+            il.Emit(OpCodes.Call, dispatcher);
+            il.Emit(OpCodes.Ret);
+            il.MarkLabel(next);
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            il.Emit(OpCodes.Ldarg, i);
+        }
+
+        EntryEmitter.EmitLoadOriginal(il, state);
+        il.Emit(OpCodes.Tailcall);
+        EntryEmitter.EmitCalli(il, signature);
+        il.Emit(OpCodes.Ret);
     }
 
     private static IEnumerable<MethodInfo?> Methods(PatchRecord patch) => new[] { patch.Prefix, patch.Postfix, patch.Finalizer };
@@ -77,10 +151,10 @@ internal static unsafe class DispatcherEmitter
         return types;
     }
 
-    private static MethodBuilder BuildCompletion(TypeBuilder type, TargetSignature signature, IReadOnlyList<PatchRecord> patches, Type?[] stateTypes)
+    private static MethodBuilder BuildCompletion(TypeBuilder type, string name, TargetSignature signature, IReadOnlyList<PatchRecord> patches, Type?[] stateTypes)
     {
         var awaited = signature.AwaitedType;
-        var method = type.DefineMethod("Complete", MethodAttributes.Public | MethodAttributes.Static | MethodAttributes.HideBySig, typeof(void),
+        var method = type.DefineMethod(name, MethodAttributes.Public | MethodAttributes.Static | MethodAttributes.HideBySig, typeof(void),
             new[] { typeof(object[]), awaited.MakeByRefType(), typeof(Exception).MakeByRefType() });
         method.SetImplementationFlags(MethodImplAttributes.AggressiveOptimization);
         new Body(signature, null, patches, null, stateTypes, method.GetILGenerator(), null).EmitCompletion();
@@ -481,11 +555,14 @@ internal static unsafe class DispatcherEmitter
             }
 
             var source = _signature.ParameterTypes[index];
+            var exact = _signature.ExactParameterTypes[index];
             if (source.IsByRef)
             {
-                if (type != source)
+                // For shared generic code the exact type (ref string for ref T) is accepted too:
+                // both are references to an object reference.
+                if (type != source && type != exact)
                 {
-                    throw new PatchException($"{where}: the target parameter is {source}; declare it as the same by-ref type");
+                    throw new PatchException($"{where}: the target parameter is {exact}; declare it as the same by-ref type");
                 }
 
                 LoadArgument(index, address: false);
@@ -494,9 +571,9 @@ internal static unsafe class DispatcherEmitter
 
             if (byRef)
             {
-                if (element != source)
+                if (element != source && element != exact)
                 {
-                    throw new PatchException($"{where}: by-ref parameters must have the target's exact type {source}");
+                    throw new PatchException($"{where}: by-ref parameters must have the target's exact type {exact}");
                 }
 
                 LoadArgument(index, address: true);
@@ -516,9 +593,10 @@ internal static unsafe class DispatcherEmitter
                 throw new PatchException($"{where}: the target returns no value");
             }
 
-            if (byRef && element != source)
+            var exact = awaited ? source : _signature.ExactReturnType;
+            if (byRef && element != source && element != exact)
             {
-                throw new PatchException($"{where}: ref {Result} must be exactly {source}");
+                throw new PatchException($"{where}: ref {Result} must be exactly {exact}");
             }
 
             if (_inCompletion)

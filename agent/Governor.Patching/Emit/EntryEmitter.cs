@@ -66,21 +66,8 @@ internal static unsafe class EntryEmitter
 
         var created = builder.CreateType()!;
         var entries = Enumerable.Range(0, TargetState.MaxSlots).Select(i => created.GetMethod($"Entry{i}")!).ToArray();
-        var codes = entries.Select(CompiledCode).ToArray();
+        var codes = entries.Select(CodeRedirection.CompiledCode).ToArray();
         return new Result(codes, entries, created.GetMethod("CallOriginal")!);
-    }
-
-    /// <summary>Compiles a generated method (fully optimized, never re-tiered) and returns its code.</summary>
-    public static nint CompiledCode(MethodInfo method)
-    {
-        RuntimeHelpers.PrepareMethod(method.MethodHandle);
-        var (kind, address) = CodeResolver.Resolve(method.MethodHandle.GetFunctionPointer());
-        if (kind != CodeKind.Code)
-        {
-            throw new PatchException($"generated method {method.Name} has no code after compilation");
-        }
-
-        return address;
     }
 
     public static MethodBuilder Define(TypeBuilder type, string name, TargetSignature signature)

@@ -7,8 +7,9 @@ internal sealed class PatchRecord
 {
     private static long s_order;
 
-    public PatchRecord(MethodInfo? prefix, MethodInfo? postfix, MethodInfo? finalizer, int priority, string owner)
+    public PatchRecord(TargetSignature signature, MethodInfo? prefix, MethodInfo? postfix, MethodInfo? finalizer, int priority, string owner)
     {
+        Signature = signature;
         Prefix = prefix;
         Postfix = postfix;
         Finalizer = finalizer;
@@ -16,6 +17,9 @@ internal sealed class PatchRecord
         Owner = owner;
         Order = Interlocked.Increment(ref s_order);
     }
+
+    /// <summary>The target as the patch named it: for shared generic code, the instantiation the patch applies to.</summary>
+    public TargetSignature Signature { get; }
 
     public MethodInfo? Prefix { get; }
 

@@ -16,6 +16,18 @@ internal enum AsyncKind
 /// The physical calling convention of a target as the generated entry and dispatcher methods
 /// reproduce it: <c>this</c> first (as an ordinary argument), then the hidden generic context when
 /// the code is shared across reference-type instantiations, then the declared parameters.
+/// <para>
+/// Shared generic code: the runtime compiles one body for all reference-type instantiations of a
+/// method (its <c>__Canon</c> form), and that body is what the JIT hook sees and what gets
+/// redirected. For an instance method of a generic class, reflection's method handle is that
+/// shared method itself. For a generic method, or a static method of a generic class, reflection
+/// hands out an "instantiating stub" method (it passes the generic context and jumps to the
+/// shared code), never the shared method; the shared method is found through the stub (see
+/// <see cref="SharedGenerics.FindSharedMethod"/>). The generic context (the exact instantiated
+/// method for generic methods, the exact class for static methods) tells instantiations apart at
+/// run time, and so does <c>this</c> for instance methods: the dispatcher runs each patch only for
+/// the instantiation it was applied to.
+/// </para>
 /// </summary>
 internal sealed class TargetSignature
 {
@@ -26,20 +38,57 @@ internal sealed class TargetSignature
         Target = target;
         Compiled = compiled;
         HasThis = !target.IsStatic;
-        bool shared = ContainsCanon(compiled.DeclaringType!) || (compiled.IsGenericMethod && compiled.GetGenericArguments().Any(ContainsCanon));
+        IsShared = ContainsCanon(compiled.DeclaringType!) || (compiled.IsGenericMethod && compiled.GetGenericArguments().Any(ContainsCanon));
         ThisType = HasThis ? Erase(compiled.DeclaringType!) : null;
-        HasGenericContext = shared && (compiled.IsGenericMethod || compiled.IsStatic);
+        HasGenericContext = IsShared && (compiled.IsGenericMethod || compiled.IsStatic);
         Parameters = target.GetParameters();
         var compiledParameters = compiled.GetParameters();
         ParameterTypes = compiledParameters.Select(p => Erase(p.ParameterType)).ToArray();
+        ExactParameterTypes = Parameters.Select(p => p.ParameterType).ToArray();
         ReturnType = compiled is MethodInfo info ? Erase(info.ReturnType) : typeof(void);
+        ExactReturnType = target is MethodInfo exact ? exact.ReturnType : typeof(void);
         (Async, AwaitedType) = ClassifyAsync(ReturnType);
+        CompiledHandle = compiled.MethodHandle;
     }
 
     public MethodBase Target { get; }
 
     /// <summary>The method whose code the runtime compiles: the target, or its shared (<c>__Canon</c>) form.</summary>
     public MethodBase Compiled { get; }
+
+    /// <summary>
+    /// The handle of the method the JIT compiles (the key of the JIT hook's table). For shared
+    /// generic code reached through an instantiating stub it differs from <see cref="Compiled"/>'s
+    /// handle (see the class comment).
+    /// </summary>
+    public RuntimeMethodHandle CompiledHandle { get; private set; }
+
+    /// <summary>True when the code is shared across reference-type instantiations (see the class comment).</summary>
+    public bool IsShared { get; }
+
+    /// <summary>
+    /// What tells this instantiation apart inside shared code: the generic context value (the exact
+    /// method's or class's handle) when <see cref="HasGenericContext"/>, else 0 (then the exact
+    /// declaring type of <c>this</c> does: <see cref="Target"/>'s declaring type).
+    /// </summary>
+    public nint InstantiationContext { get; private set; }
+
+    /// <summary>The type arguments of <see cref="Compiled"/> (class, then method), for RuntimeHelpers.PrepareMethod.</summary>
+    public RuntimeTypeHandle[]? CompiledInstantiation
+    {
+        get
+        {
+            var declaring = Compiled.DeclaringType!;
+            if (!Compiled.IsGenericMethod && !declaring.IsGenericType)
+            {
+                return null;
+            }
+
+            var typeArguments = declaring.IsGenericType ? declaring.GetGenericArguments() : Type.EmptyTypes;
+            var methodArguments = Compiled.IsGenericMethod ? Compiled.GetGenericArguments() : Type.EmptyTypes;
+            return typeArguments.Concat(methodArguments).Select(t => t.TypeHandle).ToArray();
+        }
+    }
 
     public bool HasThis { get; }
 
@@ -49,9 +98,17 @@ internal sealed class TargetSignature
 
     public ParameterInfo[] Parameters { get; }
 
+    /// <summary>The declared parameter types as the shared code sees them (<c>__Canon</c> erased to object).</summary>
     public Type[] ParameterTypes { get; }
 
+    /// <summary>The declared parameter types of <see cref="Target"/> (the exact instantiation).</summary>
+    public Type[] ExactParameterTypes { get; }
+
+    /// <summary>The return type as the shared code sees it (<c>__Canon</c> erased to object).</summary>
     public Type ReturnType { get; }
+
+    /// <summary>The return type of <see cref="Target"/> (the exact instantiation).</summary>
+    public Type ExactReturnType { get; }
 
     public AsyncKind Async { get; }
 
@@ -117,11 +174,20 @@ internal sealed class TargetSignature
         }
 
         var signature = new TargetSignature(target, Canonicalize(target));
-        if (signature.Compiled != target)
+        if (signature.IsShared)
         {
-            // The runtime compiles one shared body for all reference-type instantiations; its
-            // method handle as seen by the JIT was not matched reliably (measured), so refuse.
-            throw new PatchException("generic code shared across reference-type instantiations is not supported; patch a value-type instantiation or a non-generic caller");
+            if (signature.Async is AsyncKind.TaskOfT or AsyncKind.ValueTaskOfT && ContainsCanon(((MethodInfo)signature.Compiled).ReturnType))
+            {
+                // The continuation would build a Task<object> for a caller expecting Task<T>.
+                throw new PatchException("async methods whose awaited type is a generic parameter shared across reference types are not supported");
+            }
+
+            if (signature.HasGenericContext)
+            {
+                // The shared method is reached through the instantiating stub that reflection hands out.
+                signature.CompiledHandle = SharedGenerics.FindSharedMethod(target.MethodHandle);
+                signature.InstantiationContext = target.IsGenericMethod ? target.MethodHandle.Value : target.DeclaringType!.TypeHandle.Value;
+            }
         }
 
         if (signature.HasThis && NeedsReturnBuffer(signature.ReturnType))

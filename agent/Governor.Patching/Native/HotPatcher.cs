@@ -1,5 +1,3 @@
-using Iced.Intel;
-
 namespace Governor.Patching.Native;
 
 /// <summary>
@@ -8,49 +6,59 @@ namespace Governor.Patching.Native;
 /// Overwriting the first bytes of a method races with a thread that has executed the first
 /// instruction but not the next: it would resume in the middle of the new bytes. So the jump is
 /// written over one whole instruction of the prolog that is at least five bytes long, with one
-/// locked 8-byte compare-exchange inside a cache line (atomic on x64 at any alignment): every thread is either before that instruction (takes the jump)
-/// or past it (sees the original bytes). The prolog is straight-line code and never a branch
-/// target. The jump goes to a stub that undoes the prolog instructions executed before it
-/// (<c>pop</c> for <c>push</c>, <c>add rsp</c> for <c>sub rsp</c>) and then jumps to the target's
-/// entry method. The callable original is a trampoline: the prolog up to and including the
-/// replaced instruction, relocated with Iced, then a jump back to the rest of the code. Code
-/// whose prolog offers no such instruction (frameless leaf code) is refused.
+/// locked 8-byte compare-exchange inside a cache line (atomic on x64 at any alignment): every
+/// thread is either before that instruction (takes the jump) or past it (sees the original
+/// bytes). The prolog is straight-line code and never a branch target. The jump goes to a stub
+/// that undoes the prolog instructions executed before it (<c>pop</c> for <c>push</c>,
+/// <c>add rsp</c> for <c>sub rsp</c>) and then jumps to the target's entry method. The callable
+/// original is a trampoline: the prolog up to and including the replaced instruction, copied
+/// (the accepted prolog instructions are position-independent, see <see cref="X64"/>), then a
+/// jump back to the rest of the code. Code whose prolog offers no such instruction (frameless
+/// leaf code) is refused.
 /// </para>
 /// </summary>
 internal static unsafe class HotPatcher
 {
     private const int MaxPrologInstructions = 12;
+    private const int Rbp = 5;
     private static readonly object _lock = new();
-    private static readonly Dictionary<nint, Site> s_patched = new();
+
+    // Few sites per process: a list searched linearly (no dictionary keyed by a value type, whose
+    // code would be JIT-compiled at startup).
+    private static readonly List<Site> s_sites = new();
 
     /// <summary>
-    /// Redirects <paramref name="code"/> to <paramref name="destination"/>. <paramref name="publishOriginal"/>
-    /// receives the trampoline to the original before the jump is written.
+    /// Prepares <paramref name="code"/> for redirection (once per code address; nothing is changed
+    /// yet) and returns the trampoline that runs the original code.
     /// </summary>
-    public static void Redirect(nint code, nint destination, Action<nint> publishOriginal)
+    /// <exception cref="PatchException">The code has no prolog instruction that can be replaced atomically.</exception>
+    public static nint Prepare(nint code)
     {
         lock (_lock)
         {
-            if (!s_patched.TryGetValue(code, out var site))
-            {
-                site = Prepare(code);
-                s_patched[code] = site;
-            }
-
-            publishOriginal(site.Trampoline);
-            *(long*)(site.Stub + site.DestinationOffset) = destination;
-            Swap(site.Word, site.Original, site.Patched);
+            return (Find(code) ?? Add(code)).Trampoline;
         }
     }
 
-    /// <summary>Restores code redirected by <see cref="Redirect"/>.</summary>
+    /// <summary>Redirects <paramref name="code"/> (prepared by <see cref="Prepare"/>) to <paramref name="destination"/>.</summary>
+    public static void Redirect(nint code, nint destination)
+    {
+        lock (_lock)
+        {
+            var site = Find(code) ?? throw new InvalidOperationException("not prepared");
+            *(long*)(site.Stub + site.DestinationOffset) = destination;
+            Swap(site, site.Original, site.Patched);
+        }
+    }
+
+    /// <summary>Restores code redirected by <see cref="Redirect"/> (nothing happens if it is not redirected).</summary>
     public static void Restore(nint code)
     {
         lock (_lock)
         {
-            if (s_patched.TryGetValue(code, out var site))
+            if (Find(code) is { } site)
             {
-                Swap(site.Word, site.Patched, site.Original);
+                Swap(site, site.Patched, site.Original);
             }
         }
     }
@@ -60,35 +68,53 @@ internal static unsafe class HotPatcher
     {
         lock (_lock)
         {
-            return s_patched.TryGetValue(code, out var site) && *(long*)site.Word == site.Patched;
+            return Find(code) is { } site && *(long*)site.Word == site.Patched;
         }
     }
 
-    private static Site Prepare(nint code)
+    private static Site? Find(nint code)
     {
-        var decoder = CodeResolver.CreateDecoder(code);
-        var prolog = new List<Instruction>();
+        foreach (var site in s_sites)
+        {
+            if (site.Code == code)
+            {
+                return site;
+            }
+        }
+
+        return null;
+    }
+
+    private static Site Add(nint code)
+    {
+        var prolog = new PrologInstruction[MaxPrologInstructions];
         bool framePointerSaved = false;
+        nint at = code;
         for (int i = 0; i < MaxPrologInstructions; i++)
         {
-            var instruction = decoder.Decode();
-            if (!IsPrologInstruction(instruction, ref framePointerSaved))
+            if (!X64.TryDecodeProlog(at, framePointerSaved, out var instruction))
             {
                 break;
             }
 
-            prolog.Add(instruction);
-            if (instruction.Length >= 5 && Window(code, (nint)instruction.IP) is { } word)
+            framePointerSaved |= instruction.Kind == PrologKind.Push && instruction.Register == Rbp;
+            prolog[i] = instruction;
+            nint word = instruction.Length >= 5 ? Window(code, at) : 0;
+            if (word != 0)
             {
-                return Build(code, prolog, word);
+                var site = Build(code, prolog, i + 1, at, word);
+                s_sites.Add(site);
+                return site;
             }
+
+            at += instruction.Length;
         }
 
         throw new PatchException($"its running code at 0x{code:X} has no prolog instruction that can be replaced atomically (frameless code?), so it cannot be redirected safely while it runs");
     }
 
-    /// <summary>An 8-byte window inside the method and inside one cache line that covers the 5 bytes at <paramref name="at"/>.</summary>
-    private static nint? Window(nint code, nint at)
+    /// <summary>An 8-byte window inside the method and inside one cache line that covers the 5 bytes at <paramref name="at"/>, or 0.</summary>
+    private static nint Window(nint code, nint at)
     {
         for (nint word = at; word >= at - 3 && word >= code; word--)
         {
@@ -98,39 +124,44 @@ internal static unsafe class HotPatcher
             }
         }
 
-        return null;
+        return 0;
     }
 
-    private static Site Build(nint code, List<Instruction> prolog, nint word)
+    /// <param name="code">Start of the method's code.</param>
+    /// <param name="prolog">The prolog instructions from <paramref name="code"/>; the last of the first <paramref name="count"/> is at <paramref name="at"/> and is replaced by the jump.</param>
+    /// <param name="count">How many entries of <paramref name="prolog"/> are used.</param>
+    /// <param name="at">Address of the replaced instruction.</param>
+    /// <param name="word">The 8-byte window written atomically.</param>
+    private static Site Build(nint code, PrologInstruction[] prolog, int count, nint at, nint word)
     {
-        var site = prolog[^1];
-        nint at = (nint)site.IP;
-
-        // Stub: undo what ran before the site, then jump to the destination (filled in per redirect).
-        var undo = new List<Instruction>();
-        for (int i = prolog.Count - 2; i >= 0; i--)
+        // Stub: undo what ran before the site (in reverse), then jump to the destination (filled in per redirect).
+        nint stub = CodeMemory.AllocateNear(code, 128);
+        byte* cursor = (byte*)stub;
+        for (int i = count - 2; i >= 0; i--)
         {
-            var executed = prolog[i];
-            if (executed.Mnemonic == Mnemonic.Push)
+            if (prolog[i].Kind == PrologKind.Push)
             {
-                undo.Add(Instruction.Create(Code.Pop_r64, executed.Op0Register));
+                cursor += X64.WritePop(cursor, prolog[i].Register);
             }
-            else if (executed.Mnemonic == Mnemonic.Sub)
+            else if (prolog[i].Kind == PrologKind.SubRsp)
             {
-                undo.Add(Instruction.Create(Code.Add_rm64_imm32, Register.RSP, (int)executed.GetImmediate(1)));
+                cursor += X64.WriteAddRsp(cursor, prolog[i].Immediate);
             }
         }
 
-        nint stub = CodeMemory.AllocateNear(code, 128);
-        int destinationOffset = Emit(stub, undo, jumpTo: 0, out _);
+        int destinationOffset = (int)(cursor - (byte*)stub) + X64.WriteAbsoluteJump(cursor, 0);
         long displacement = (long)stub - (at + 5);
         if (displacement is < int.MinValue or > int.MaxValue)
         {
             throw new PatchException($"no stub memory within ±2 GiB of 0x{at:X}");
         }
 
-        nint trampoline = CodeMemory.AllocateNear(code, 128);
-        _ = Emit(trampoline, prolog, at + site.Length, out _);
+        // Trampoline (the callable original): the prolog up to and including the site, copied,
+        // then a jump to the instruction after it.
+        int prologLength = (int)(at - code) + prolog[count - 1].Length;
+        nint trampoline = CodeMemory.AllocateNear(code, prologLength + X64.AbsoluteJumpLength);
+        Buffer.MemoryCopy((void*)code, (void*)trampoline, prologLength, prologLength);
+        _ = X64.WriteAbsoluteJump((byte*)trampoline + prologLength, code + prologLength);
 
         long original = *(long*)word;
         long patched = original;
@@ -138,90 +169,62 @@ internal static unsafe class HotPatcher
         int offset = (int)(at - word);
         bytes[offset] = 0xE9;
         *(int*)(bytes + offset + 1) = (int)displacement;
-        return new Site(word, original, patched, stub, destinationOffset, trampoline);
-    }
 
-    /// <summary>Writes the instructions relocated to <paramref name="at"/>, then <c>jmp qword ptr [rip+0]</c> and the absolute target; returns the target's offset.</summary>
-    private static int Emit(nint at, List<Instruction> instructions, nint jumpTo, out int length)
-    {
-        var writer = new BufferWriter();
-        if (instructions.Count > 0)
-        {
-            var block = new InstructionBlock(writer, instructions, (ulong)at);
-            if (!BlockEncoder.TryEncode(64, block, out string? error, out _))
-            {
-                throw new PatchException($"cannot relocate the prolog: {error}");
-            }
-        }
-
-        var bytes = writer.Bytes;
-        bytes.AddRange(new byte[] { 0xFF, 0x25, 0, 0, 0, 0 });
-        int destinationOffset = bytes.Count;
-        bytes.AddRange(BitConverter.GetBytes((long)jumpTo));
-        for (int i = 0; i < bytes.Count; i++)
-        {
-            ((byte*)at)[i] = bytes[i];
-        }
-
-        length = bytes.Count;
-        return destinationOffset;
-    }
-
-    /// <summary>Straight-line prolog instructions whose effect the stub can undo or need not undo.</summary>
-    private static bool IsPrologInstruction(in Instruction instruction, ref bool framePointerSaved)
-    {
-        switch (instruction.Mnemonic)
-        {
-            case Mnemonic.Push when instruction.Op0Kind == OpKind.Register:
-                framePointerSaved |= instruction.Op0Register == Register.RBP;
-                return true;
-            case Mnemonic.Sub:
-                return instruction.Op0Register == Register.RSP && instruction.Op1Kind is OpKind.Immediate8to64 or OpKind.Immediate32to64;
-            case Mnemonic.Lea:
-                // Sets the frame pointer; the stub's `pop rbp` restores it.
-                return framePointerSaved && instruction.Op0Register == Register.RBP && instruction.MemoryBase == Register.RSP;
-            case Mnemonic.Mov when instruction.Op0Register == Register.RBP && instruction.Op1Register == Register.RSP:
-                return framePointerSaved;
-            default:
-                return false;
-        }
+        // Code pages keep their protection for the process lifetime (the runtime writes code
+        // through separate writable mappings), so it is read once, here.
+        return new Site(code, word, original, patched, stub, destinationOffset, trampoline, Libc.ProtectionOf(word));
     }
 
     /// <summary>One atomic 8-byte store into code (locked, within a cache line), then serialize every core so no thread keeps executing the old bytes.</summary>
-    private static void Swap(nint word, long expected, long value)
+    private static void Swap(Site site, long expected, long value)
     {
-        int protection = Libc.ProtectionOf(word);
-        bool toggle = protection >= 0 && (protection & Libc.ProtWrite) == 0;
-        if (toggle && Libc.Mprotect(word & ~(nint)0xFFF, 0x1000, protection | Libc.ProtWrite) != 0)
+        nint page = site.Word & ~(nint)0xFFF;
+        bool toggle = site.Protection >= 0 && (site.Protection & Libc.ProtWrite) == 0;
+        if (toggle && Libc.Mprotect(page, 0x1000, site.Protection | Libc.ProtWrite) != 0)
         {
-            throw new PatchException($"mprotect failed on code at 0x{word:X}");
+            throw new PatchException($"mprotect failed on code at 0x{site.Word:X} (errno {Libc.LastError})");
         }
 
         try
         {
-            long seen = Interlocked.CompareExchange(ref *(long*)word, value, expected);
+            long seen = Interlocked.CompareExchange(ref *(long*)site.Word, value, expected);
             if (seen != expected && seen != value)
             {
-                throw new PatchException($"the code at 0x{word:X} changed under the patch");
+                throw new PatchException($"the code at 0x{site.Word:X} changed under the patch");
             }
         }
         finally
         {
             if (toggle)
             {
-                _ = Libc.Mprotect(word & ~(nint)0xFFF, 0x1000, protection);
+                _ = Libc.Mprotect(page, 0x1000, site.Protection);
             }
         }
 
         Interlocked.MemoryBarrierProcessWide();
     }
 
-    private sealed record Site(nint Word, long Original, long Patched, nint Stub, int DestinationOffset, nint Trampoline);
-
-    private sealed class BufferWriter : CodeWriter
+    private sealed class Site
     {
-        public List<byte> Bytes { get; } = new();
+        public readonly nint Code;
+        public readonly nint Word;
+        public readonly long Original;
+        public readonly long Patched;
+        public readonly nint Stub;
+        public readonly int DestinationOffset;
+        public readonly nint Trampoline;
+        public readonly int Protection;
 
-        public override void WriteByte(byte value) => Bytes.Add(value);
+        public Site(nint code, nint word, long original, long patched, nint stub, int destinationOffset, nint trampoline, int protection)
+        {
+            Code = code;
+            Word = word;
+            Original = original;
+            Patched = patched;
+            Stub = stub;
+            DestinationOffset = destinationOffset;
+            Trampoline = trampoline;
+            Protection = protection;
+        }
     }
 }

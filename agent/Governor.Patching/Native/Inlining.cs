@@ -17,7 +17,8 @@ internal static unsafe class Inlining
 
     public static bool IsSupported { get; } = Verify();
 
-    public static bool Disable(MethodBase method)
+    /// <param name="method">A MethodDesc (a method handle's value).</param>
+    public static bool Disable(nint method)
     {
         if (!IsSupported)
         {
@@ -25,7 +26,7 @@ internal static unsafe class Inlining
         }
 
         // The runtime updates these flags with a compare-exchange on the aligned 32-bit word.
-        int* word = (int*)(method.MethodHandle.Value + FlagsOffset - 2);
+        int* word = (int*)(method + FlagsOffset - 2);
         int bit = NotInline << 16;
         int current = Volatile.Read(ref *word);
         while ((current & bit) == 0)

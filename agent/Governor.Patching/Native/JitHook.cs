@@ -24,24 +24,31 @@ internal static unsafe class JitHook
     private static delegate* unmanaged<int, nint, nint, nint, nint, int> s_prctl;
     private static nint* s_ringMethods;
     private static nint* s_ringCodes;
-    private static int s_inFlight;
+
+    // Compilations inside the hook, counted in two buckets by the phase they entered in (see
+    // WaitForCompilationsInFlight). Native memory: the hook touches no GC object.
+    private static int* s_inFlight;
+    private static int s_phase;
+    private static readonly object _graceLock = new();
     private static long s_compilations;
     private static bool s_loopTierUpIsOptimized;
 
-    public static bool IsInstalled { get; private set; }
+    private static bool s_installed;
 
     /// <summary>Compilations seen since the hook was installed.</summary>
     public static long Compilations => Volatile.Read(ref s_compilations);
 
-    /// <summary>Number of compilations currently inside the hook.</summary>
-    public static int InFlight => Volatile.Read(ref s_inFlight);
-
     /// <summary>Installs the hook once. Returns null on success, else why it could not.</summary>
     public static string? Install(string runtimeDirectory)
     {
-        if (IsInstalled)
+        if (s_installed)
         {
             return null;
+        }
+
+        if (Libc.Unavailable is { } libcMissing)
+        {
+            return libcMissing;
         }
 
         string jitPath = Path.Combine(runtimeDirectory, "libclrjit.so");
@@ -50,11 +57,9 @@ internal static unsafe class JitHook
             return $"cannot load the JIT ({jitPath})";
         }
 
-        if (!NativeLibrary.TryGetExport(jitLibrary, "getJit", out nint getJit)
-            || !NativeLibrary.TryLoad("libc.so.6", out nint libc)
-            || !NativeLibrary.TryGetExport(libc, "prctl", out nint prctl))
+        if (!NativeLibrary.TryGetExport(jitLibrary, "getJit", out nint getJit))
         {
-            return "the JIT or libc lacks an expected export (getJit, prctl)";
+            return "the JIT lacks the expected export getJit";
         }
 
         nint jit = ((delegate* unmanaged<nint>)getJit)();
@@ -65,24 +70,26 @@ internal static unsafe class JitHook
 
         nint* vtable = *(nint**)jit;
         s_loopTierUpIsOptimized = LoopTierUpIsOptimized();
-        s_prctl = (delegate* unmanaged<int, nint, nint, nint, nint, int>)prctl;
+        s_prctl = (delegate* unmanaged<int, nint, nint, nint, nint, int>)Libc.Prctl;
+        nint fakeCompiler = Libc.Abs;
         s_ringMethods = (nint*)NativeMemory.AllocZeroed(RingSize, (nuint)sizeof(nint));
         s_ringCodes = (nint*)NativeMemory.AllocZeroed(RingSize, (nuint)sizeof(nint));
+        s_inFlight = (int*)NativeMemory.AllocZeroed(2, sizeof(int));
         TargetTable.Initialize();
 
         // Run the hook once through every path before installing it: whatever it calls gets
         // compiled now (in any build configuration) instead of recursively from inside the hook.
-        WarmUp();
+        WarmUp(fakeCompiler);
         s_compileMethod = (delegate* unmanaged<nint, nint, nint, uint, byte**, uint*, int>)vtable[0];
 
         if (!Libc.MakeWritable((nint)vtable, sizeof(nint)))
         {
-            return $"mprotect on the JIT's vtable failed (errno {Marshal.GetLastPInvokeError()})";
+            return $"mprotect on the JIT's vtable failed (errno {Libc.LastError})";
         }
 
         nint hook = (nint)(delegate* unmanaged<nint, nint, nint, uint, byte**, uint*, int>)&CompileMethod;
         Interlocked.Exchange(ref vtable[0], hook);
-        IsInstalled = true;
+        s_installed = true;
         return null;
     }
 
@@ -118,62 +125,102 @@ internal static unsafe class JitHook
         return bestAge != int.MaxValue;
     }
 
-    /// <summary>Waits (bounded) until no compilation that may have missed a new registration is inside the hook.</summary>
-    public static bool WaitForInFlight(TimeSpan timeout)
+    /// <summary>
+    /// Waits (bounded) until every compilation that was inside the hook when this was called has
+    /// left it, so that none that looked a target up before its registration is still running.
+    /// Compilations that enter later are not waited for: each entry counts itself in the bucket of
+    /// the current phase; this flips the phase and waits for the previous bucket to drain, twice
+    /// (a compilation may have read the phase just before a flip and counted itself in the old
+    /// bucket just after it; if that count was missed it was made after the flip, a locked
+    /// operation after the registration, so its lookup sees the registration). Waiting for a
+    /// global count of zero instead would rarely end while other threads JIT-compile at startup.
+    /// </summary>
+    public static bool WaitForCompilationsInFlight(TimeSpan timeout)
     {
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
-        while (Volatile.Read(ref s_inFlight) != 0)
+        lock (_graceLock)
         {
-            if (Environment.TickCount64 > deadline)
+            for (int flip = 0; flip < 2; flip++)
             {
-                return false;
-            }
+                int old = Interlocked.Increment(ref s_phase) - 1;
+                int spins = 0;
+                while (Interlocked.CompareExchange(ref s_inFlight[old & 1], 0, 0) != 0)
+                {
+                    if (Environment.TickCount64 > deadline)
+                    {
+                        return false;
+                    }
 
-            Thread.Sleep(1);
+                    if (++spins < 50)
+                    {
+                        Thread.Yield();
+                    }
+                    else
+                    {
+                        Thread.Sleep(1);
+                    }
+                }
+            }
         }
 
         return true;
     }
 
-    private static void WarmUp()
+    /// <summary>
+    /// Runs the hook through each of its paths with a fake compiler and a fake method, so that the
+    /// hook and everything it calls are compiled (and their call sites bound) before it is live.
+    /// Only what the hook itself runs is warmed; engine code that runs outside it is compiled
+    /// when first used. The hook's helpers are inlined into it, so this compiles one optimized
+    /// method plus the table probe; straight-line code without stackalloc keeps this one cheap.
+    /// </summary>
+    /// <param name="fakeCompiler">
+    /// libc's <c>abs</c>, standing in for the JIT: called with 0 as its first argument (and the
+    /// rest ignored) it returns 0 ("compiled") without side effects or a system call. A native
+    /// function avoids one more managed method to JIT just for this; a yielding one (tried:
+    /// sched_yield) cost whole scheduler time slices on a loaded machine.
+    /// </param>
+    private static void WarmUp(nint fakeCompiler)
     {
-        s_compileMethod = &CompileNothing;
+        s_compileMethod = (delegate* unmanaged<nint, nint, nint, uint, byte**, uint*, int>)fakeCompiler;
         nint fakeMethod = (nint)NativeMemory.Alloc(1);
         var state = TargetTable.GetOrAdd(fakeMethod);
-        state->Active = 1;
-        nint* methodInfo = stackalloc nint[16];
+        state->SlotCount = 1;
+        var methodInfo = (nint*)NativeMemory.AllocZeroed(16, (nuint)sizeof(nint));
+        var entry = (byte**)NativeMemory.AllocZeroed(2, (nuint)sizeof(nint));
+        var size = (uint*)(entry + 1);
         methodInfo[0] = fakeMethod;
-        byte* entry = null;
-        uint size = 0;
         var hook = (delegate* unmanaged<nint, nint, nint, uint, byte**, uint*, int>)&CompileMethod;
-        for (int pass = 0; pass < 3; pass++)
-        {
-            // First compilation (redirected), then a recompilation on this thread (OSR path), then inactive.
-            state->Active = pass < 2 ? 1 : 0;
-            state->HasLoops = pass == 1 ? 1 : 0;
-            _ = hook(0, 0, (nint)methodInfo, 0, &entry, &size);
-        }
 
-        _ = TargetTable.Find(0);
-        _ = LatestCompilation(fakeMethod, out _);
+        // First compilation (redirected), then a recompilation on this thread (the OSR path), then inactive.
+        state->Active = 1;
+        _ = hook(0, 0, (nint)methodInfo, 0, entry, size);
+        state->HasLoops = 1;
+        _ = hook(0, 0, (nint)methodInfo, 0, entry, size);
+        state->Active = 0;
+        state->HasLoops = 0;
+        _ = hook(0, 0, (nint)methodInfo, 0, entry, size);
+
+        // An unknown method (the common case: a table miss).
+        methodInfo[0] = 0;
+        _ = hook(0, 0, (nint)methodInfo, 0, entry, size);
+        NativeMemory.Free(methodInfo);
+        NativeMemory.Free(entry);
     }
-
-    [UnmanagedCallersOnly]
-    private static int CompileNothing(nint jit, nint jitInfo, nint methodInfo, uint flags, byte** nativeEntry, uint* nativeSize) => 0;
 
     [UnmanagedCallersOnly]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int CompileMethod(nint jit, nint jitInfo, nint methodInfo, uint flags, byte** nativeEntry, uint* nativeSize)
     {
-        Interlocked.Increment(ref s_inFlight);
+        int* inFlight = s_inFlight + (Volatile.Read(ref s_phase) & 1);
+        Interlocked.Increment(ref *inFlight);
 
         // CORINFO_METHOD_INFO starts with the method handle.
         nint method = *(nint*)methodInfo;
-        var target = TargetTable.Find(method);
+        var target = TargetTable.FindInline(method);
         if (target != null && DeclinesTierUp(target))
         {
             Interlocked.Increment(ref target->DeclinedTierUps);
-            Interlocked.Decrement(ref s_inFlight);
+            Interlocked.Decrement(ref *inFlight);
             return CorJitSkipped;
         }
 
@@ -190,7 +237,7 @@ internal static unsafe class JitHook
             }
         }
 
-        Interlocked.Decrement(ref s_inFlight);
+        Interlocked.Decrement(ref *inFlight);
         return result;
     }
 
@@ -200,12 +247,12 @@ internal static unsafe class JitHook
     /// publishing it unredirected would lose calls. So it is declined while the target is patched:
     /// the runtime keeps the current (redirected) code and OSR still works from it.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private static bool DeclinesTierUp(TargetState* state) =>
         !s_loopTierUpIsOptimized && Volatile.Read(ref state->Active) != 0 && Volatile.Read(ref state->HasLoops) != 0
         && Volatile.Read(ref state->HasCode) != 0 && IsTieringWorker();
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private static void OnCompiled(TargetState* state, byte** nativeEntry)
     {
         bool hadCode = Interlocked.Exchange(ref state->HasCode, 1) != 0;
@@ -226,10 +273,11 @@ internal static unsafe class JitHook
         }
 
         int slot = Interlocked.Increment(ref state->LastSlot);
-        if (slot >= TargetState.MaxSlots)
+        int slots = state->SlotCount;
+        if (slot >= slots)
         {
             // Out of slots: keep calling the newest recorded original (valid, only an older tier).
-            *nativeEntry = (byte*)state->Entries[TargetState.MaxSlots - 1];
+            *nativeEntry = (byte*)state->Entries[slots - 1];
             Interlocked.Increment(ref state->Substitutions);
             return;
         }
@@ -241,17 +289,23 @@ internal static unsafe class JitHook
         Interlocked.Increment(ref state->Substitutions);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private static bool IsTieringWorker()
     {
-        ulong* name = stackalloc ulong[2];
-        name[0] = 0;
-        name[1] = 0;
-        if (s_prctl(Libc.PrGetName, (nint)name, 0, 0, 0) != 0)
+        // A struct local rather than stackalloc: methods with stackalloc are not inlined.
+        ThreadName name = default;
+        if (s_prctl(Libc.PrGetName, (nint)(&name), 0, 0, 0) != 0)
         {
             return false;
         }
 
-        return name[0] == TieringNameLow && name[1] == TieringNameHigh;
+        return name.Low == TieringNameLow && name.High == TieringNameHigh;
+    }
+
+    /// <summary>The 16-byte buffer <c>prctl(PR_GET_NAME)</c> fills.</summary>
+    private struct ThreadName
+    {
+        public ulong Low;
+        public ulong High;
     }
 }

@@ -25,6 +25,9 @@ internal unsafe struct TargetState
     /// <summary>1 when the IL has a backward branch: its tier0 code has OSR patchpoints.</summary>
     public int HasLoops;
 
+    /// <summary>How many slots have entry methods (at most <see cref="MaxSlots"/>).</summary>
+    public int SlotCount;
+
     /// <summary>Index of the last slot handed out; -1 when none.</summary>
     public int LastSlot;
 

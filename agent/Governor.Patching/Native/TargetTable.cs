@@ -22,8 +22,12 @@ internal static unsafe class TargetTable
         s_values = (TargetState**)NativeMemory.AllocZeroed(Capacity, (nuint)sizeof(nint));
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static TargetState* Find(nint method)
+    /// <summary>The state for <paramref name="method"/>, or null.</summary>
+    public static TargetState* Find(nint method) => FindInline(method);
+
+    /// <summary>The lookup the JIT hook inlines (no separate method to compile before the hook is live).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    public static TargetState* FindInline(nint method)
     {
         nint* keys = s_keys;
         int index = Hash(method);
@@ -51,21 +55,22 @@ internal static unsafe class TargetTable
     {
         lock (_writeLock)
         {
-            var existing = Find(method);
-            if (existing != null)
+            // One probe sequence finds the existing entry or the free slot to insert at (no call
+            // to Find: the JIT hook's inlined copy would be compiled separately at startup).
+            int index = Hash(method);
+            while (s_keys[index] != 0)
             {
-                return existing;
+                if (s_keys[index] == method)
+                {
+                    return s_values[index];
+                }
+
+                index = (index + 1) & (Capacity - 1);
             }
 
             if (s_count >= Capacity / 2)
             {
                 throw new PatchException($"The patch engine tracks at most {Capacity / 2} methods.");
-            }
-
-            int index = Hash(method);
-            while (s_keys[index] != 0)
-            {
-                index = (index + 1) & (Capacity - 1);
             }
 
             var state = TargetState.Allocate(method);

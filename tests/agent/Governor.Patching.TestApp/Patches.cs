@@ -87,4 +87,40 @@ internal static class Patches
     public static void BadParameter(int nothingLikeThis)
     {
     }
+
+    public static long StringCalls;
+    public static long ItemCalls;
+    public static long HolderCalls;
+    public static long CreateCalls;
+
+    /// <summary>Postfix of Identity&lt;string&gt;: the exact-type parameter and ref result of one instantiation of shared code.</summary>
+    public static void IdentityOfString(string value, ref string __result)
+    {
+        Interlocked.Increment(ref StringCalls);
+        if (value == "swap")
+        {
+            __result = "swapped";
+        }
+    }
+
+    /// <summary>Prefix of Identity&lt;Item&gt;: skips the original for negative ids and supplies another item.</summary>
+    public static bool IdentityOfItem(Item value, ref Item __result)
+    {
+        Interlocked.Increment(ref ItemCalls);
+        if (value.Id < 0)
+        {
+            __result = new Item(0);
+            return false;
+        }
+
+        return true;
+    }
+
+    public static void HolderOfString(Holder<string> __instance, int n) => Interlocked.Increment(ref HolderCalls);
+
+    public static void CreateOfString(ref int __result)
+    {
+        Interlocked.Increment(ref CreateCalls);
+        __result += 1;
+    }
 }

@@ -10,7 +10,14 @@ if (args.Length == 0 || !Scenarios.All.TryGetValue(args[0], out var scenario))
 }
 
 var engine = PatchEngineBootstrap.TryInitialize(PatchEngineOptions.FromEnvironment(), (level, message) => Console.WriteLine($"[{level}] {message}"), out var reason);
-if (engine is null)
+if (engine is not null)
+{
+    // The self-test runs in the background; patch calls would wait for it, but report its outcome first.
+    engine.Ready.Wait();
+    reason = engine.UnavailableReason;
+}
+
+if (engine is null || reason is not null)
 {
     Console.WriteLine($"RESULT {args[0]} ok=False unavailable: {reason}");
     return 1;

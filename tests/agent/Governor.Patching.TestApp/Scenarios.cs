@@ -2,6 +2,7 @@ using System.Data;
 using System.Data.Common;
 using System.Diagnostics;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Runtime.Loader;
 
 namespace Governor.Patching.TestApp;
@@ -25,6 +26,8 @@ internal static class Scenarios
         ["threads"] = Threads,
         ["semantics"] = Semantics,
         ["alc"] = PluginLoadContext,
+        ["generic"] = Generic,
+        ["decoders"] = Decoders,
     };
 
     private static MethodInfo Patch(string name) => typeof(Patches).GetMethod(name, Any)!;
@@ -266,6 +269,160 @@ internal static class Scenarios
         }
 
         report.Check("refuses-bad-patch", refused?.Contains("matches no parameter", StringComparison.Ordinal) == true && Work.Compute(4, "abc", ref counter) == 7, $"message={refused}");
+        return report.Done();
+    }
+
+    /// <summary>
+    /// Generic code shared across reference-type instantiations: a generic method (patched for
+    /// string and for Item, called with string, Item and an unpatched Other), an instance method
+    /// and a static method of a generic class (patched for Holder&lt;string&gt;, called also on
+    /// Holder&lt;Item&gt; and on a subclass of Holder&lt;string&gt;). Each patch sees exactly the calls of
+    /// its instantiation, across tier-up of the shared code, and nothing after it is disposed.
+    /// </summary>
+    private static bool Generic(IPatchEngine engine, Report report)
+    {
+        var identity = typeof(GenericWork).GetMethod(nameof(GenericWork.Identity))!;
+        var identityOfString = identity.MakeGenericMethod(typeof(string));
+        var describe = typeof(Holder<string>).GetMethod(nameof(Holder<string>.Describe))!;
+        var create = typeof(Holder<string>).GetMethod(nameof(Holder<string>.Create))!;
+        var patches = new[]
+        {
+            engine.Patch(identityOfString, postfix: Patch(nameof(Patches.IdentityOfString)), owner: "test"),
+            engine.Patch(identity.MakeGenericMethod(typeof(Item)), prefix: Patch(nameof(Patches.IdentityOfItem)), owner: "test"),
+            engine.Patch(describe, prefix: Patch(nameof(Patches.HolderOfString)), owner: "test"),
+            engine.Patch(create, postfix: Patch(nameof(Patches.CreateOfString)), owner: "test"),
+        };
+
+        var item = new Item(7);
+        var negative = new Item(-1);
+        var other = new Other();
+        var ofString = new Holder<string>("s");
+        var ofItem = new Holder<Item>(item);
+        var derived = new StringHolder();
+        long strings = 0, items = 0, holders = 0, creates = 0;
+        bool correct = true;
+        var watch = Stopwatch.StartNew();
+        int i = 0;
+        while (i < Calls || (watch.ElapsedMilliseconds < 1500 && (Report.Substitutions(identityOfString) < 2 || Report.Substitutions(describe) < 2 || Report.Substitutions(create) < 2)))
+        {
+            correct &= ReferenceEquals(GenericWork.Identity("text"), "text");
+            correct &= ReferenceEquals(GenericWork.Identity(item), item);
+            correct &= ReferenceEquals(GenericWork.Identity(other), other);
+            correct &= ofString.Describe(i) == i + 1 && ofItem.Describe(i) == i + 1 && derived.Describe(i) == i + 1;
+            correct &= Holder<string>.Create(i) == (i * 2) + 1 && Holder<Item>.Create(i) == i * 2;
+            strings++;
+            items++;
+            holders += 2;
+            creates++;
+            i++;
+        }
+
+        correct &= GenericWork.Identity("swap") == "swapped" && GenericWork.Identity(negative).Id == 0;
+        strings++;
+        items++;
+        report.Check("generic-method", correct && Patches.StringCalls == strings && Patches.ItemCalls == items,
+            $"calls={strings + items + i} intercepted-string={Patches.StringCalls}/{strings} intercepted-item={Patches.ItemCalls}/{items} correct={correct} {Report.Tiering(identityOfString)}");
+        report.Check("generic-class", Patches.HolderCalls == holders && Patches.CreateCalls == creates,
+            $"intercepted-instance={Patches.HolderCalls}/{holders} intercepted-static={Patches.CreateCalls}/{creates} instance:{Report.Tiering(describe)} static:{Report.Tiering(create)}");
+
+        foreach (var patch in patches)
+        {
+            patch.Dispose();
+        }
+
+        long before = Patches.StringCalls + Patches.ItemCalls + Patches.HolderCalls + Patches.CreateCalls;
+        bool plain = GenericWork.Identity("swap") == "swap" && GenericWork.Identity(negative).Id == -1 && ofString.Describe(1) == 2 && Holder<string>.Create(1) == 2;
+        long after = Patches.StringCalls + Patches.ItemCalls + Patches.HolderCalls + Patches.CreateCalls;
+        report.Check("unpatch", plain && after == before, $"plain-results={plain} intercepted-after-unpatch={after - before}");
+        return report.Done();
+    }
+
+    /// <summary>
+    /// The engine's exact-encoding matchers (X64) against Iced on real code of this runtime: entry
+    /// stubs of methods not compiled, compiled at tier0 with call counting, ReadyToRun and JIT-compiled,
+    /// and the prologs of their code. Every stub must resolve to the same place, and every prolog
+    /// instruction the engine accepts must be one Iced decodes the same way (same length, register,
+    /// immediate). Stopping earlier than Iced is allowed (it only refuses a hot patch) but reported.
+    /// </summary>
+    private static unsafe bool Decoders(IPatchEngine engine, Report report)
+    {
+        var methods = new[] { typeof(object).Assembly, typeof(Enumerable).Assembly, typeof(DbCommand).Assembly, typeof(Scenarios).Assembly, typeof(System.Text.RegularExpressions.Regex).Assembly }
+            .SelectMany(a => a.GetTypes())
+            .Where(t => !t.ContainsGenericParameters)
+            .SelectMany(t => t.GetMethods(Any | BindingFlags.DeclaredOnly).Cast<MethodBase>().Concat(t.GetConstructors(Any | BindingFlags.DeclaredOnly)))
+            .Where(m => !m.IsAbstract && !m.ContainsGenericParameters && m.GetMethodBody() is not null && (m.MethodImplementationFlags & MethodImplAttributes.InternalCall) == 0)
+            .Where((_, i) => i % 7 == 0)
+            .Take(3000)
+            .ToList();
+        int stubs = 0, stubMismatches = 0, prologs = 0, unsafeMismatches = 0, stricter = 0, sites = 0;
+        var examples = new List<string>();
+        foreach (var method in methods)
+        {
+            for (int pass = 0; pass < 2; pass++)
+            {
+                nint entry;
+                try
+                {
+                    entry = method.MethodHandle.GetFunctionPointer();
+                }
+                catch (Exception)
+                {
+                    break;
+                }
+
+                var kind = Native.CodeResolver.Resolve(entry, out nint ours);
+                nint theirs = IcedReference.Resolve(entry);
+                stubs++;
+                bool native = kind == Native.CodeKind.NotCompiled;
+                if (!native && ours != theirs)
+                {
+                    stubMismatches++;
+                    examples.Add($"stub {method.DeclaringType}.{method.Name}: ours 0x{ours:X} iced 0x{theirs:X}");
+                }
+
+                if (!native)
+                {
+                    prologs++;
+                    var reference = IcedReference.Prolog(ours, 12);
+                    nint at = ours;
+                    bool framePointerSaved = false;
+                    int count = 0;
+                    for (; count < 12 && Native.X64.TryDecodeProlog(at, framePointerSaved, out var instruction); count++)
+                    {
+                        if (count >= reference.Count || reference[count] != (instruction.Kind, instruction.Length, instruction.Register, instruction.Immediate))
+                        {
+                            unsafeMismatches++;
+                            examples.Add($"prolog {method.DeclaringType}.{method.Name} #{count}: ours {instruction.Kind}/{instruction.Length} iced {(count < reference.Count ? reference[count].ToString() : "stop")}");
+                            break;
+                        }
+
+                        sites += instruction.Length >= 5 ? 1 : 0;
+                        framePointerSaved |= instruction.Kind == Native.PrologKind.Push && instruction.Register == 5;
+                        at += instruction.Length;
+                    }
+
+                    if (count < reference.Count && count < 12)
+                    {
+                        stricter++;
+                    }
+                }
+
+                if (pass == 0)
+                {
+                    try
+                    {
+                        RuntimeHelpers.PrepareMethod(method.MethodHandle);
+                    }
+                    catch (Exception)
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+
+        report.Check("stubs", stubMismatches == 0 && stubs > 1000, $"entries={stubs} mismatches={stubMismatches}");
+        report.Check("prologs", unsafeMismatches == 0 && prologs > 1000, $"prologs={prologs} replaceable-instructions={sites} accepted-but-different={unsafeMismatches} stopped-earlier-than-iced={stricter} {string.Join(" | ", examples.Take(5))}");
         return report.Done();
     }
 

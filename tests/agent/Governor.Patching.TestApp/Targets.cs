@@ -79,6 +79,49 @@ internal static class Work
     }
 }
 
+/// <summary>Generic methods whose reference-type instantiations share one compiled body.</summary>
+internal static class GenericWork
+{
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static T Identity<T>(T value)
+        where T : class => value;
+}
+
+/// <summary>A generic class: its instance and static methods are shared by reference-type instantiations.</summary>
+internal class Holder<T>
+    where T : class
+{
+    private readonly T _value;
+
+    public Holder(T value) => _value = value;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public int Describe(int n) => n + (_value is null ? 0 : 1);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static int Create(int n) => n * 2;
+}
+
+/// <summary>A subclass of one instantiation: its calls of Holder&lt;string&gt;.Describe belong to that instantiation.</summary>
+internal sealed class StringHolder : Holder<string>
+{
+    public StringHolder()
+        : base("derived")
+    {
+    }
+}
+
+internal sealed class Item
+{
+    public Item(int id) => Id = id;
+
+    public int Id { get; }
+}
+
+internal sealed class Other
+{
+}
+
 [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential, Size = 256)]
 internal struct Frame256
 {

@@ -50,6 +50,14 @@ public sealed class ScenarioTests
     [MemberData(nameof(Frameworks))]
     public void Patch_PatchMethodInCustomLoadContext_InterceptsEveryCall(string framework) => AssertScenario(framework, "alc");
 
+    [Theory]
+    [MemberData(nameof(Frameworks))]
+    public void Patch_GenericCodeSharedByReferenceTypes_InterceptsEachInstantiationExactly(string framework) => AssertScenario(framework, "generic");
+
+    [Theory]
+    [MemberData(nameof(Frameworks))]
+    public void X64Matchers_RealStubsAndPrologs_AgreeWithIced(string framework) => AssertScenario(framework, "decoders");
+
     [Fact]
     public void TryInitialize_GovernorPatchingOffInProcess_ReportsUnavailable()
     {

@@ -57,9 +57,14 @@ internal static class TestApp
             string hash = InputsHash(project, Path.Combine(RepoRoot, "agent/Governor.Patching"));
             if (!File.Exists(stamp) || File.ReadAllText(stamp) != hash)
             {
+                // The engine is a project reference: its build copies itself into GovernorHome and,
+                // in Release, makes ReadyToRun images there. Send both to a scratch folder so this
+                // publish never changes the agent home the process tests use, and skip the images.
+                // (Global properties: the whole build sees them, the engine is built once.)
+                string scratchHome = Path.Combine(RepoRoot, "artifacts/test-apps/.scratch-home/");
                 var start = new ProcessStartInfo("dotnet")
                 {
-                    ArgumentList = { "publish", project, "-f", framework, "-c", "Release", "-o", output, "-nologo", "-v", "q" },
+                    ArgumentList = { "publish", project, "-f", framework, "-c", "Release", "-o", output, "-nologo", "-v", "q", $"-p:GovernorHome={scratchHome}", "-p:GovernorReadyToRun=false" },
                     RedirectStandardOutput = true,
                     RedirectStandardError = true,
                 };
