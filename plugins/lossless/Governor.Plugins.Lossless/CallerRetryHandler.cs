@@ -8,8 +8,9 @@ namespace Governor.Plugins.Lossless;
 /// instance going away is sent once more, transparently, when it is safe to send again
 /// (<see cref="OutboundCall.CanRetry"/>: GET, HEAD, PUT, DELETE, OPTIONS, TRACE, a gRPC call marked
 /// idempotent; never a POST or PATCH). "Going away" is: the connection was refused (nothing listens:
-/// the instance stopped accepting), the connection was lost before any response (it closed while
-/// the request was on its way), or the instance answered 503 with the lossless notice header.
+/// the instance stopped accepting), the connection was lost or reset before any response (it
+/// closed while the request was on its way), or the instance answered 503 with the lossless notice
+/// header. Timeouts, name resolution and TLS failures are not retried here.
 /// One retry only (<see cref="OutboundCall.Attempt"/> 0), so a dead service is not hammered.
 /// A response carrying the notice on success is only counted: the request was served, and the
 /// <c>Connection: close</c> that came with it already moves the next request to a new connection.
@@ -81,9 +82,16 @@ internal sealed class CallerRetryHandler : IOutboundHandler
 
         for (var e = outcome.Exception; e is not null; e = e.InnerException)
         {
-            if (e is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.ResponseEnded } http)
+            switch (e)
             {
-                return http.HttpRequestError == HttpRequestError.ResponseEnded ? "connection closed before the response" : "connection failed";
+                case HttpRequestException { HttpRequestError: HttpRequestError.ResponseEnded }:
+                    return "connection closed before the response";
+                case HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError }:
+                    return "connection failed";
+                // A connection the instance (or the load balancer in front of it) reset while the
+                // request was on its way: what a stopped listener looks like through a proxy.
+                case System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset or System.Net.Sockets.SocketError.ConnectionAborted or System.Net.Sockets.SocketError.Shutdown }:
+                    return "connection reset before the response";
             }
         }
 

@@ -35,6 +35,17 @@ public sealed class CallerRetryHandlerTests
     }
 
     [Fact]
+    public void OnCompleted_ConnectionResetBeforeTheResponse_IdempotentRetriedPostNot()
+    {
+        var (state, handler) = Create();
+        var outcome = Failed(new HttpRequestException("An error occurred while sending the request.", new IOException("Unable to write data to the transport connection", new SocketException((int)SocketError.ConnectionReset))));
+
+        Assert.Equal(OutboundDecision.Retry, handler.OnCompleted(new FakeOutboundCall(HttpMethod.Put), outcome));
+        Assert.Equal(OutboundDecision.None, handler.OnCompleted(new FakeOutboundCall(HttpMethod.Post), outcome));
+        Assert.Equal(1, Interlocked.Read(ref state.CallerNotRetried));
+    }
+
+    [Fact]
     public void OnCompleted_GrpcCallMarkedIdempotent_RetriedAndUnmarkedNot()
     {
         var (_, handler) = Create();
