@@ -42,6 +42,19 @@ public sealed class LosslessFixture : IDisposable
         return text.ToString();
     }
 
+    /// <summary>The 1-minute load average (the machine is shared: every recorded figure says how busy it was).</summary>
+    public static string LoadAverage()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/loadavg").Split(' ')[0];
+        }
+        catch (IOException)
+        {
+            return "?";
+        }
+    }
+
     /// <summary>Writes a measured result where the docs' figures come from (artifacts/test-results).</summary>
     public static void Record(string name, string text)
     {

@@ -34,7 +34,7 @@ public sealed class RollingRestartTests
         var with = await RunAsync(app, withAgent: true);
 
         var report = new StringBuilder();
-        report.AppendLine(CultureInfo.InvariantCulture, $"machine: {Environment.ProcessorCount} cores, load average {LoadAverage()}; LosslessApp net10.0, GET /work?ms=20 at {Rate}/s over keep-alive, 2 instances, {Rounds} rolling restarts (6 replacements), pool leave delay 1 s, probe period 50 ms, drain delay {LosslessInstance.TestDrainDelay}");
+        report.AppendLine(CultureInfo.InvariantCulture, $"machine: {Environment.ProcessorCount} cores, load average {LosslessFixture.LoadAverage()}; LosslessApp net10.0, GET /work?ms=20 at {Rate}/s over keep-alive, 2 instances, {Rounds} rolling restarts (6 replacements), pool leave delay 1 s, probe period 50 ms, drain delay {LosslessInstance.TestDrainDelay}");
         report.AppendLine("| | requests | failed | achieved rate (req/s) | connections reset by the LB | duration (s) |");
         report.AppendLine("|---|---|---|---|---|---|");
         foreach (var r in new[] { without, with })
@@ -116,17 +116,6 @@ public sealed class RollingRestartTests
         }
     }
 
-    private static string LoadAverage()
-    {
-        try
-        {
-            return File.ReadAllText("/proc/loadavg").Split(' ')[0];
-        }
-        catch (IOException)
-        {
-            return "?";
-        }
-    }
 
     private sealed record RunResult(string Label, long Sent, long Failed, double Rate, long Resets, TimeSpan Duration, IReadOnlyList<string> Samples, IReadOnlyList<string> Events);
 }

@@ -7,9 +7,12 @@ namespace Governor.Plugins.Lossless.Tests.Unit;
 internal sealed class FakeInboundCall : InboundCall
 {
     private readonly DefaultHttpContext _http = new();
+    private readonly bool _record;
 
-    public FakeInboundCall(string protocol = "HTTP/1.1", string path = "/")
+    /// <param name="record">False for allocation tests: added headers are dropped, not kept in a list.</param>
+    public FakeInboundCall(string protocol = "HTTP/1.1", string path = "/", bool record = true)
     {
+        _record = record;
         _http.Request.Protocol = protocol;
         _http.Request.Path = path;
         _http.Request.Method = "GET";
@@ -39,7 +42,13 @@ internal sealed class FakeInboundCall : InboundCall
 
     public override string? GetCookie(string name) => null;
 
-    public override void AddResponseHeader(string name, string value) => AddedHeaders.Add(new(name, value));
+    public override void AddResponseHeader(string name, string value)
+    {
+        if (_record)
+        {
+            AddedHeaders.Add(new(name, value));
+        }
+    }
 
     public string? Header(string name) => AddedHeaders.FirstOrDefault(h => string.Equals(h.Key, name, StringComparison.OrdinalIgnoreCase)).Value;
 }

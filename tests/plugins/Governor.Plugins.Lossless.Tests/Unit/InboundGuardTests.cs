@@ -99,7 +99,7 @@ public sealed class InboundGuardTests
     public void OnRequestAndCompleted_ReadyRampingAndDraining_AllocateNothing()
     {
         var (state, guard) = Create(TimeSpan.FromMinutes(10));
-        var call = new NoHeaderCall();
+        var call = new FakeInboundCall(record: false);
         state.Advance(LosslessPhase.Ready);
         Run(guard, call, 100);
 
@@ -127,36 +127,6 @@ public sealed class InboundGuardTests
         var state = new LosslessState();
         var ramp = new WarmupRamp(state, warmup ?? TimeSpan.FromMinutes(2), 1.0, 0, 1);
         return (state, new InboundGuard(state, ramp, null));
-    }
-
-    /// <summary>An HTTP/1.1 call whose header sink keeps nothing (the test measures the guard, not a header list).</summary>
-    private sealed class NoHeaderCall : InboundCall
-    {
-        public override string Method => "GET";
-
-        public override string Path => "/";
-
-        public override string? RouteTemplate => null;
-
-        public override string Protocol => "HTTP/1.1";
-
-        public override string Scheme => "http";
-
-        public override string Host => "h";
-
-        public override bool IsGrpc => false;
-
-        public override object NativeContext => this;
-
-        public override string? GetHeader(string name) => null;
-
-        public override string? GetQuery(string name) => null;
-
-        public override string? GetCookie(string name) => null;
-
-        public override void AddResponseHeader(string name, string value)
-        {
-        }
     }
 
     private sealed class FakeLifetime : IConnectionLifetimeNotificationFeature
