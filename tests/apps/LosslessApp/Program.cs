@@ -28,6 +28,30 @@ app.MapPost("/items", () =>
     return Results.Created("/items/1", "created");
 });
 app.MapGet("/items/count", () => $"{Volatile.Read(ref posts)}");
+app.MapDelete("/items/{id:int}", (int id) => Results.NoContent());
+
+// A caller of another service, with a new connection per call (Connection: close), the way a
+// client behind a Service meets whatever backend the load balancer picks for each connection.
+var caller = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero }) { Timeout = TimeSpan.FromSeconds(10) };
+app.MapGet("/call", async (string target, string? method) =>
+{
+    using var request = new HttpRequestMessage(new HttpMethod(method ?? "GET"), target);
+    request.Headers.ConnectionClose = true;
+    if (request.Method == HttpMethod.Post || request.Method == HttpMethod.Put)
+    {
+        request.Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json");
+    }
+
+    try
+    {
+        using var response = await caller.SendAsync(request);
+        return $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+    }
+    catch (Exception ex)
+    {
+        return $"error {ex.GetType().Name}";
+    }
+});
 
 app.Run();
 

@@ -75,6 +75,20 @@ public sealed class KubeEndpointsProxy : IAsyncDisposable
         _ = ProbeLoopAsync(backend);
     }
 
+    /// <summary>
+    /// Adds a backend that is in the pool from the start and never probed: an instance that has
+    /// stopped accepting but whose endpoint removal has not reached the load balancer yet.
+    /// </summary>
+    public void AddStale(string name, int port)
+    {
+        var backend = new Backend(name, port, string.Empty) { InPool = true };
+        lock (_backends)
+        {
+            _backends.Add(backend);
+            Publish();
+        }
+    }
+
     public void Remove(string name)
     {
         lock (_backends)
