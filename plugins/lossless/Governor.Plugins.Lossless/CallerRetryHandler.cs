@@ -90,7 +90,7 @@ internal sealed class CallerRetryHandler : IOutboundHandler
                     return "connection failed";
                 // A connection the instance (or the load balancer in front of it) reset while the
                 // request was on its way: what a stopped listener looks like through a proxy.
-                case System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset or System.Net.Sockets.SocketError.ConnectionAborted or System.Net.Sockets.SocketError.Shutdown }:
+                case System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionReset or System.Net.Sockets.SocketError.ConnectionAborted or System.Net.Sockets.SocketError.Shutdown or System.Net.Sockets.SocketError.NotConnected }:
                     return "connection reset before the response";
             }
         }

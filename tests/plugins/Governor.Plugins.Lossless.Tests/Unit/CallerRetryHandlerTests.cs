@@ -40,9 +40,15 @@ public sealed class CallerRetryHandlerTests
         var (state, handler) = Create();
         var outcome = Failed(new HttpRequestException("An error occurred while sending the request.", new IOException("Unable to write data to the transport connection", new SocketException((int)SocketError.ConnectionReset))));
 
+        // Seen through a proxy that resets a connection it cannot forward: sometimes a bare
+        // SocketException (ENOTCONN) from the connection setup, not wrapped by HttpClient.
+        var notConnected = Failed(new SocketException((int)SocketError.NotConnected));
+
         Assert.Equal(OutboundDecision.Retry, handler.OnCompleted(new FakeOutboundCall(HttpMethod.Put), outcome));
+        Assert.Equal(OutboundDecision.Retry, handler.OnCompleted(new FakeOutboundCall(HttpMethod.Get), notConnected));
         Assert.Equal(OutboundDecision.None, handler.OnCompleted(new FakeOutboundCall(HttpMethod.Post), outcome));
-        Assert.Equal(1, Interlocked.Read(ref state.CallerNotRetried));
+        Assert.Equal(OutboundDecision.None, handler.OnCompleted(new FakeOutboundCall(HttpMethod.Post), notConnected));
+        Assert.Equal(2, Interlocked.Read(ref state.CallerNotRetried));
     }
 
     [Fact]
