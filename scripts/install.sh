@@ -205,6 +205,21 @@ systemd_line() {
 echo "[Service]"
 echo "# Governor $version: attaches the agent (if the unit already sets DOTNET_STARTUP_HOOKS, join both values with ':')"
 systemd_line "DOTNET_STARTUP_HOOKS=$prefix/Governor.StartupHook.dll"
+# Framework assemblies the plugins enabled by default patch and want JIT-compiled: the manifests'
+# "readyToRunExclude" (one line each, as the build writes them), joined with ';' as the runtime reads them.
+r2r=""
+for manifest in "$prefix"/plugins/*/plugin.json; do
+  [ -f "$manifest" ] || continue
+  grep -q '"enabledByDefault"[[:space:]]*:[[:space:]]*false' "$manifest" && continue
+  names="$(sed -n 's/.*"readyToRunExclude"[[:space:]]*:[[:space:]]*\[\([^]]*\)\].*/\1/p' "$manifest" | tr -d '" ' | tr ',' ' ')"
+  for name in $names; do
+    case ";$r2r;" in *";$name;"*) ;; *) r2r="${r2r:+$r2r;}$name" ;; esac
+  done
+done
+if [ -n "$r2r" ]; then
+  echo "# JIT-compiles what the plugins patch (if the unit already sets DOTNET_ReadyToRunExcludeList, join both values with ';')"
+  systemd_line "DOTNET_ReadyToRunExcludeList=$r2r"
+fi
 if [ -d "$prefix/env.d" ]; then
   for f in "$prefix"/env.d/*.env; do
     [ -f "$f" ] || continue

@@ -124,6 +124,7 @@ internal sealed class Agent
         }
 
         Phase("load");
+        WarnReadyToRun(toStart);
 
         // Rules are read after the enabled plugins declared their kinds and before they start,
         // so every plugin sees its rules in Start.
@@ -142,6 +143,16 @@ internal sealed class Agent
         _summary = BuildSummary(_clock.Elapsed);
         _log.Info("{Summary}", _summary);
         _status.NotifyStateChanged();
+    }
+
+    /// <summary>One warning for all plugins that want framework assemblies JIT-compiled (see ReadyToRunCheck).</summary>
+    private void WarnReadyToRun(IReadOnlyList<PluginRuntime> starting)
+    {
+        string? warning = ReadyToRunCheck.Warning(starting.Where(p => p.Manifest is not null).Select(p => p.Manifest!), Environment.GetEnvironmentVariable(ReadyToRunCheck.Variable));
+        if (warning is not null)
+        {
+            _log.Warn("{Message}", warning);
+        }
     }
 
     private string StartLog(string appName)

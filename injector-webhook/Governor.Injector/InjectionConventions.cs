@@ -45,6 +45,14 @@ internal static class InjectionConventions
     /// <summary>The agent image's own non-root user (see docker/agent.Dockerfile).</summary>
     public const long AgentImageUid = 65532;
 
+    /// <summary>
+    /// A small writable emptyDir for the agent's log and status files: the agent's default
+    /// ($TMPDIR/governor) is not writable in containers with a read-only root filesystem.
+    /// </summary>
+    public const string LogVolumeName = "governor-logs";
+    public const string LogMountPath = "/var/log/governor";
+    public const string DefaultLogVolumeSizeLimit = "32Mi";
+
     public const string RulesVolumeName = "governor-rules";
     public const string RulesMountPath = "/etc/governor/rules";
 
@@ -57,6 +65,7 @@ internal static class InjectionConventions
     public const string PluginsDisabledEnv = "GOVERNOR_PLUGINS_DISABLED";
     public const string RulesDirEnv = "GOVERNOR_RULES_DIR";
     public const string ProbePortEnv = "GOVERNOR_PROBE_PORT";
+    public const string LogDirEnv = "GOVERNOR_LOG_DIR";
     public const string DrainDelayEnv = "GOVERNOR_PLUGINS__LOSSLESS__DRAINDELAY";
     public const string ShutdownTimeoutEnv = "GOVERNOR_PLUGINS__LOSSLESS__SHUTDOWNTIMEOUT";
 
@@ -87,15 +96,24 @@ internal static class InjectionConventions
     // --- Runtime settings the enabled plugins need --------------------------------------------
 
     /// <summary>
-    /// Extension point: environment variables a plugin needs set before the runtime starts
-    /// (the agent cannot set them from inside the process). Added to a container only when the
-    /// plugin is enabled for the pod and the container does not set the variable itself.
-    /// Empty for now: whether <c>DOTNET_ReadyToRunExcludeList</c> is needed (so that patched
-    /// framework methods are JIT-compiled rather than precompiled) is decided by the patch
-    /// engine work; add it here as e.g.
-    /// <c>new("sqlguard", "DOTNET_ReadyToRunExcludeList", "System.Data.Common")</c>.
+    /// Environment variables a plugin needs set before the runtime starts (the agent cannot set
+    /// them from inside the process); mirrors the plugins' manifests (<c>readyToRunExclude</c>).
+    /// Added to a container only when the plugin is enabled for the pod. Several plugins naming
+    /// the same list variable are joined; a literal value the container already sets is
+    /// extended with the names it lacks (its own names are kept); a <c>valueFrom</c> is left alone.
     /// </summary>
-    public static readonly IReadOnlyList<PluginRuntimeSetting> PluginRuntimeSettings = [];
+    public static readonly IReadOnlyList<PluginRuntimeSetting> PluginRuntimeSettings =
+    [
+        // The httpclient plugin patches SocketsHttpHandler; JIT-compiled (not precompiled)
+        // System.Net.Http lets it intercept from the first call on every runtime.
+        new("httpclient", ReadyToRunExcludeListEnv, "System.Net.Http"),
+    ];
+
+    /// <summary>The runtime's list of assemblies whose ReadyToRun code it ignores; ';'-separated.</summary>
+    public const string ReadyToRunExcludeListEnv = "DOTNET_ReadyToRunExcludeList";
+
+    /// <summary>Variables whose value is a list: merged, not replaced.</summary>
+    public static readonly IReadOnlyDictionary<string, char> ListVariables = new Dictionary<string, char> { [ReadyToRunExcludeListEnv] = ';' };
 }
 
 /// <summary>An environment variable that <paramref name="Plugin"/> needs at runtime start.</summary>

@@ -30,4 +30,15 @@ public abstract class InterceptedCall
         HandlerIndex = 0;
         StartTimestamp = 0;
     }
+
+    /// <summary>
+    /// Clears the state of the first <paramref name="handlerCount"/> handlers only (the others
+    /// never ran for this call, so their slots are still clear): cheaper for pooled calls.
+    /// </summary>
+    protected void ResetState(int handlerCount)
+    {
+        Array.Clear(_state, 0, Math.Min(Math.Max(handlerCount, 0), _state.Length));
+        HandlerIndex = 0;
+        StartTimestamp = 0;
+    }
 }

@@ -17,10 +17,20 @@ internal sealed record PluginManifest(
     TimeSpan? StartTimeout,
     IReadOnlyList<string> RuleKinds)
 {
+    /// <summary>
+    /// Precompiled (ReadyToRun) framework assemblies whose methods the plugin patches and that it
+    /// wants JIT-compiled, i.e. listed in <c>DOTNET_ReadyToRunExcludeList</c> (read by the runtime
+    /// at process start, so only the launcher or the injector can set it).
+    /// </summary>
+    public IReadOnlyList<string> ReadyToRunExclude { get; init; } = Array.Empty<string>();
+
+    /// <summary>What the plugin loses when <see cref="ReadyToRunExclude"/> is not honoured (shown in the warning).</summary>
+    public string? ReadyToRunDegraded { get; init; }
+
     public const string FileName = "plugin.json";
 
     private static readonly string[] s_points = { "inbound", "outbound", "sql" };
-    private static readonly string[] s_fields = { "name", "version", "order", "assembly", "entryType", "description", "interceptionPoints", "enabledByDefault", "startTimeout", "ruleKinds" };
+    private static readonly string[] s_fields = { "name", "version", "order", "assembly", "entryType", "description", "interceptionPoints", "enabledByDefault", "startTimeout", "ruleKinds", "readyToRunExclude", "readyToRunDegraded" };
 
     /// <summary>Reads a manifest; on failure returns null and a message that names the file and the field.</summary>
     public static PluginManifest? TryRead(string path, out string? error)
@@ -85,7 +95,21 @@ internal sealed record PluginManifest(
                 timeout = t;
             }
 
-            return new PluginManifest(name, String(root, "version") ?? "0.0.0", order, assembly, entry, String(root, "description") ?? string.Empty, points, enabled, timeout, Strings(root, "ruleKinds"));
+            var readyToRun = Strings(root, "readyToRunExclude");
+            foreach (string assemblyName in readyToRun)
+            {
+                if (assemblyName.Length == 0 || assemblyName.Any(c => char.IsWhiteSpace(c) || c is ';' or ',' or '/'))
+                {
+                    error = $"{path}: readyToRunExclude has '{assemblyName}'; use simple assembly names such as \"System.Net.Http\"";
+                    return null;
+                }
+            }
+
+            return new PluginManifest(name, String(root, "version") ?? "0.0.0", order, assembly, entry, String(root, "description") ?? string.Empty, points, enabled, timeout, Strings(root, "ruleKinds"))
+            {
+                ReadyToRunExclude = readyToRun,
+                ReadyToRunDegraded = String(root, "readyToRunDegraded"),
+            };
         }
         catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException)
         {

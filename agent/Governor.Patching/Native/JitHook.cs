@@ -14,6 +14,12 @@ namespace Governor.Patching.Native;
 internal static unsafe class JitHook
 {
     private const int RingSize = 1024;
+
+    // Which threads are inside the hook, and in which phase bucket: a compilation on the thread
+    // that patches (an assembly load raised while the JIT compiles one of the app's methods runs a
+    // plugin's patching code on that thread) cannot finish before the patch does, and is not waited
+    // for (measured: each patch from such a load waited the full 2 s timeout).
+    private const int InFlightSlots = 64;
     private const int CorJitSkipped = unchecked((int)0x80000004);
 
     // ".NET Tiered Com": the runtime's tiering worker thread, as truncated by the kernel (15 chars).
@@ -22,6 +28,9 @@ internal static unsafe class JitHook
 
     private static delegate* unmanaged<nint, nint, nint, uint, byte**, uint*, int> s_compileMethod;
     private static delegate* unmanaged<int, nint, nint, nint, nint, int> s_prctl;
+    private static delegate* unmanaged<nint> s_pthreadSelf;
+    private static nint* s_inFlightThreads;
+    private static int* s_inFlightBuckets;
     private static nint* s_ringMethods;
     private static nint* s_ringCodes;
 
@@ -71,6 +80,9 @@ internal static unsafe class JitHook
         nint* vtable = *(nint**)jit;
         s_loopTierUpIsOptimized = LoopTierUpIsOptimized();
         s_prctl = (delegate* unmanaged<int, nint, nint, nint, nint, int>)Libc.Prctl;
+        s_pthreadSelf = (delegate* unmanaged<nint>)Libc.PthreadSelf;
+        s_inFlightThreads = (nint*)NativeMemory.AllocZeroed(InFlightSlots, (nuint)sizeof(nint));
+        s_inFlightBuckets = (int*)NativeMemory.AllocZeroed(InFlightSlots, sizeof(int));
         nint fakeCompiler = Libc.Abs;
         s_ringMethods = (nint*)NativeMemory.AllocZeroed(RingSize, (nuint)sizeof(nint));
         s_ringCodes = (nint*)NativeMemory.AllocZeroed(RingSize, (nuint)sizeof(nint));
@@ -134,6 +146,8 @@ internal static unsafe class JitHook
     /// bucket just after it; if that count was missed it was made after the flip, a locked
     /// operation after the registration, so its lookup sees the registration). Waiting for a
     /// global count of zero instead would rarely end while other threads JIT-compile at startup.
+    /// Compilations in flight on the calling thread are not waited for either: they are suspended
+    /// below the caller and can only finish after it returns.
     /// </summary>
     public static bool WaitForCompilationsInFlight(TimeSpan timeout)
     {
@@ -144,7 +158,7 @@ internal static unsafe class JitHook
             {
                 int old = Interlocked.Increment(ref s_phase) - 1;
                 int spins = 0;
-                while (Interlocked.CompareExchange(ref s_inFlight[old & 1], 0, 0) != 0)
+                while (Interlocked.CompareExchange(ref s_inFlight[old & 1], 0, 0) - OwnInBucket(old & 1) > 0)
                 {
                     if (Environment.TickCount64 > deadline)
                     {
@@ -164,6 +178,48 @@ internal static unsafe class JitHook
         }
 
         return true;
+    }
+
+    /// <summary>Compilations inside the hook on the calling thread that counted themselves in <paramref name="bucket"/>.</summary>
+    private static int OwnInBucket(int bucket)
+    {
+        nint self = s_pthreadSelf();
+        int count = 0;
+        for (int i = 0; i < InFlightSlots; i++)
+        {
+            if (Volatile.Read(ref s_inFlightThreads[i]) == self && Volatile.Read(ref s_inFlightBuckets[i]) == bucket)
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
+
+    /// <summary>Records the calling thread as compiling in <paramref name="bucket"/>; -1 when every slot is taken (it then counts as another thread's).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    private static int ClaimSlot(int bucket)
+    {
+        nint self = s_pthreadSelf();
+        for (int i = 0; i < InFlightSlots; i++)
+        {
+            if (Volatile.Read(ref s_inFlightThreads[i]) == 0 && Interlocked.CompareExchange(ref s_inFlightThreads[i], self, 0) == 0)
+            {
+                Volatile.Write(ref s_inFlightBuckets[i], bucket);
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void ReleaseSlot(int slot)
+    {
+        if (slot >= 0)
+        {
+            Volatile.Write(ref s_inFlightThreads[slot], 0);
+        }
     }
 
     /// <summary>
@@ -211,7 +267,10 @@ internal static unsafe class JitHook
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int CompileMethod(nint jit, nint jitInfo, nint methodInfo, uint flags, byte** nativeEntry, uint* nativeSize)
     {
-        int* inFlight = s_inFlight + (Volatile.Read(ref s_phase) & 1);
+        int bucket = Volatile.Read(ref s_phase) & 1;
+        int* inFlight = s_inFlight + bucket;
+        // Claimed before counting: a waiter that sees the count also sees whose it is.
+        int slot = ClaimSlot(bucket);
         Interlocked.Increment(ref *inFlight);
 
         // CORINFO_METHOD_INFO starts with the method handle.
@@ -221,6 +280,7 @@ internal static unsafe class JitHook
         {
             Interlocked.Increment(ref target->DeclinedTierUps);
             Interlocked.Decrement(ref *inFlight);
+            ReleaseSlot(slot);
             return CorJitSkipped;
         }
 
@@ -238,6 +298,7 @@ internal static unsafe class JitHook
         }
 
         Interlocked.Decrement(ref *inFlight);
+        ReleaseSlot(slot);
         return result;
     }
 

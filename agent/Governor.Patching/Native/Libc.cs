@@ -41,6 +41,7 @@ internal static unsafe class Libc
         s_dladdr = (delegate* unmanaged<nint, DlInfo*, int>)Export(libc, "dladdr", ref missing);
         Prctl = Export(libc, "prctl", ref missing);
         Abs = Export(libc, "abs", ref missing);
+        PthreadSelf = Export(libc, "pthread_self", ref missing);
         Unavailable = missing;
     }
 
@@ -52,6 +53,9 @@ internal static unsafe class Libc
 
     /// <summary>The address of <c>abs</c> (the JIT hook's stand-in compiler while it warms up).</summary>
     public static readonly nint Abs;
+
+    /// <summary>The address of <c>pthread_self</c> (the JIT hook records which threads are compiling).</summary>
+    public static readonly nint PthreadSelf;
 
     public static nint Mmap(nint addr, nint length, int prot, int flags, int fd, nint offset) => s_mmap(addr, length, prot, flags, fd, offset);
 

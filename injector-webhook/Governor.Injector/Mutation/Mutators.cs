@@ -29,6 +29,22 @@ internal sealed class AgentVolumeMutator : IPodMutator
     }
 }
 
+/// <summary>The writable emptyDir for the agent's log and status files.</summary>
+internal sealed class LogVolumeMutator : IPodMutator
+{
+    public void Mutate(JsonObject pod, InjectionPlan plan)
+    {
+        var spec = PodJson.Object(pod, "spec");
+        if (PodJson.FindByName(spec, "volumes", LogVolumeName) is not null)
+            return;
+        PodJson.Array(spec, "volumes").Add(new JsonObject
+        {
+            ["name"] = LogVolumeName,
+            ["emptyDir"] = new JsonObject { ["sizeLimit"] = DefaultLogVolumeSizeLimit },
+        });
+    }
+}
+
 /// <summary>
 /// The rules ConfigMap named by the pod. Optional, so that a missing or misspelt ConfigMap
 /// leaves the app starting with no rules instead of stuck in ContainerCreating.
@@ -89,7 +105,7 @@ internal sealed class InitContainerMutator : IPodMutator
     }
 }
 
-/// <summary>The agent home (read-only) and, when named, the rules in each selected container.</summary>
+/// <summary>The agent home (read-only), the log folder (writable) and, when named, the rules in each selected container.</summary>
 internal sealed class ContainerMountsMutator : IPodMutator
 {
     public void Mutate(JsonObject pod, InjectionPlan plan)
@@ -104,6 +120,16 @@ internal sealed class ContainerMountsMutator : IPodMutator
                     ["name"] = AgentVolumeName,
                     ["mountPath"] = AgentHome,
                     ["readOnly"] = true,
+                });
+            }
+
+            // A container that already mounts something at the log path keeps it; the agent logs there.
+            if (mounts.All(m => PodJson.String(m, "name") != LogVolumeName && PodJson.String(m, "mountPath")?.TrimEnd('/') != LogMountPath))
+            {
+                PodJson.Array(container, "volumeMounts").Add(new JsonObject
+                {
+                    ["name"] = LogVolumeName,
+                    ["mountPath"] = LogMountPath,
                 });
             }
 
@@ -171,14 +197,38 @@ internal sealed class ContainerEnvMutator : IPodMutator
                 Add(PluginsDisabledEnv, PodJson.Env(PluginsDisabledEnv, string.Join(',', plan.DisabledPlugins)));
             if (plan.RulesConfigMap is not null && PodJson.Objects(container, "volumeMounts").Any(m => PodJson.String(m, "name") == RulesVolumeName))
                 Add(RulesDirEnv, PodJson.Env(RulesDirEnv, RulesMountPath));
+            Add(LogDirEnv, PodJson.Env(LogDirEnv, LogMountPath));
             Add(ProbePortEnv, PodJson.Env(ProbePortEnv, plan.ProbePorts[PodJson.String(container, "name")!].ToString(System.Globalization.CultureInfo.InvariantCulture)));
             if (plan.DrainDelay is not null)
                 Add(DrainDelayEnv, PodJson.Env(DrainDelayEnv, plan.DrainDelay));
             if (plan.ShutdownTimeout is not null)
                 Add(ShutdownTimeoutEnv, PodJson.Env(ShutdownTimeoutEnv, plan.ShutdownTimeout));
-            foreach (var setting in PluginRuntimeSettings.Where(s => plan.IsPluginEnabled(s.Plugin)))
-                Add(setting.Name, PodJson.Env(setting.Name, setting.Value));
+            foreach (var group in PluginRuntimeSettings.Where(s => plan.IsPluginEnabled(s.Plugin)).GroupBy(s => s.Name))
+                AddRuntimeSetting(env, group.Key, group.Select(s => s.Value));
         }
+    }
+
+    // A list variable (DOTNET_ReadyToRunExcludeList) is merged: the plugins' names are joined, and a
+    // literal value the container sets keeps its own names and gains the missing ones.
+    private static void AddRuntimeSetting(JsonArray env, string name, IEnumerable<string> values)
+    {
+        char separator = ListVariables.TryGetValue(name, out char s) ? s : '\0';
+        var wanted = separator == '\0' ? values.Take(1).ToList() : values.SelectMany(v => v.Split(separator, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Distinct(StringComparer.Ordinal).ToList();
+        var existing = env.OfType<JsonObject>().FirstOrDefault(e => PodJson.String(e, "name") == name);
+        if (existing is null)
+        {
+            env.Add(PodJson.Env(name, string.Join(separator == '\0' ? "" : separator.ToString(), wanted)));
+            return;
+        }
+
+        if (separator == '\0' || existing["valueFrom"] is not null)
+            return;
+        string value = PodJson.String(existing, "value") ?? "";
+        // The runtime also accepts spaces between names; compare on the names, not the text.
+        var present = value.Split(new[] { separator, ' ' }, StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
+        var missing = wanted.Where(w => !present.Contains(w)).ToList();
+        if (missing.Count > 0)
+            existing["value"] = value.Length == 0 ? string.Join(separator, missing) : value + separator + string.Join(separator, missing);
     }
 
     private static void AddStartupHook(JsonArray env)

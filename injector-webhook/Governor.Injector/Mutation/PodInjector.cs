@@ -25,6 +25,7 @@ internal sealed class PodInjector(InjectorOptions options)
     private static readonly IPodMutator[] Chain =
     [
         new AgentVolumeMutator(),
+        new LogVolumeMutator(),
         new RulesVolumeMutator(),
         new InitContainerMutator(),
         new ContainerMountsMutator(),

@@ -38,6 +38,8 @@ public sealed class MutationTests(MutationTests.Server server) : IClassFixture<M
 
     private static JsonObject AgentMount() => TestPods.Parse("""{ "name": "governor-agent", "mountPath": "/opt/governor", "readOnly": true }""");
 
+    private static JsonObject LogMount() => TestPods.Parse("""{ "name": "governor-logs", "mountPath": "/var/log/governor" }""");
+
     private static JsonObject Readiness(int port) => TestPods.Parse($$"""
     {
       "httpGet": { "path": "/governor/ready", "port": {{port}}, "scheme": "HTTP" },
@@ -67,24 +69,70 @@ public sealed class MutationTests(MutationTests.Server server) : IClassFixture<M
         var expected = pod.DeepClone().AsObject();
         expected["metadata"]!["annotations"]!["governor.io/injected"] = "0.1.0";
         expected["spec"]!["volumes"]!.AsArray().Add(TestPods.Parse("""{ "name": "governor-agent", "emptyDir": { "sizeLimit": "64Mi" } }"""));
+        expected["spec"]!["volumes"]!.AsArray().Add(TestPods.Parse("""{ "name": "governor-logs", "emptyDir": { "sizeLimit": "32Mi" } }"""));
         expected["spec"]!["initContainers"] = new JsonArray(InitContainer.DeepClone());
 
         var api = TestPods.Container(expected, "api");
         TestPods.Env(api, "DOTNET_STARTUP_HOOKS")!["value"] = "/app/hooks/Tracing.Hook.dll:" + Hook;
-        foreach (var env in new[] { Env("GOVERNOR_HOME", "/opt/governor"), Env("GOVERNOR_APP", "shop-api"), TagEnv(), Env("GOVERNOR_PROBE_PORT", "15020") })
+        foreach (var env in new[] { Env("GOVERNOR_HOME", "/opt/governor"), Env("GOVERNOR_APP", "shop-api"), TagEnv(), Env("GOVERNOR_LOG_DIR", "/var/log/governor"), Env("GOVERNOR_PROBE_PORT", "15020"), Env("DOTNET_ReadyToRunExcludeList", "System.Net.Http") })
             api["env"]!.AsArray().Add(env);
         api["volumeMounts"]!.AsArray().Add(AgentMount());
+        api["volumeMounts"]!.AsArray().Add(LogMount());
         api["readinessProbe"] = Readiness(15020);
 
         // The second container gets the next port: both agents share the pod's network namespace.
         // Its own readinessProbe is kept.
         var worker = TestPods.Container(expected, "worker");
-        foreach (var env in new[] { Env("DOTNET_STARTUP_HOOKS", Hook), Env("GOVERNOR_HOME", "/opt/governor"), Env("GOVERNOR_APP", "shop-api"), TagEnv(), Env("GOVERNOR_PROBE_PORT", "15021") })
+        foreach (var env in new[] { Env("DOTNET_STARTUP_HOOKS", Hook), Env("GOVERNOR_HOME", "/opt/governor"), Env("GOVERNOR_APP", "shop-api"), TagEnv(), Env("GOVERNOR_LOG_DIR", "/var/log/governor"), Env("GOVERNOR_PROBE_PORT", "15021"), Env("DOTNET_ReadyToRunExcludeList", "System.Net.Http") })
             worker["env"]!.AsArray().Add(env);
         worker["volumeMounts"]!.AsArray().Add(AgentMount());
+        worker["volumeMounts"]!.AsArray().Add(LogMount());
 
         TestPods.AssertJsonEqual(expected, patched);
         Assert.Empty(answer.Warnings);
+    }
+
+    [Theory]
+    [InlineData("System.Private.Xml", "System.Private.Xml;System.Net.Http")]
+    [InlineData("System.Net.Http;System.Private.Xml", "System.Net.Http;System.Private.Xml")]
+    [InlineData("System.Private.Xml System.Net.Http", "System.Private.Xml System.Net.Http")]
+    public async Task Mutate_ContainerSetsReadyToRunExcludeList_OwnNamesKeptAndMissingOnesAdded(string own, string expected)
+    {
+        var pod = TestPods.DeploymentPod();
+        TestPods.Container(pod, "api")["env"]!.AsArray().Add(Env("DOTNET_ReadyToRunExcludeList", own));
+
+        var (patched, _) = await InjectAsync(pod);
+
+        var api = TestPods.Container(patched, "api");
+        Assert.Equal(expected, (string?)TestPods.Env(api, "DOTNET_ReadyToRunExcludeList")!["value"]);
+        Assert.Single(api["env"]!.AsArray(), e => (string?)e!["name"] == "DOTNET_ReadyToRunExcludeList");
+    }
+
+    [Fact]
+    public async Task Mutate_HttpClientPluginDisabled_NoReadyToRunExclusion()
+    {
+        var pod = TestPods.DeploymentPod();
+        pod["metadata"]!["annotations"]!["governor.io/plugins-disabled"] = "httpclient";
+
+        var (patched, _) = await InjectAsync(pod);
+
+        Assert.Null(TestPods.Env(TestPods.Container(patched, "api"), "DOTNET_ReadyToRunExcludeList"));
+        Assert.Equal("httpclient", (string?)TestPods.Env(TestPods.Container(patched, "api"), "GOVERNOR_PLUGINS_DISABLED")!["value"]);
+    }
+
+    [Fact]
+    public async Task Mutate_ContainerAlreadyMountsTheLogPath_KeepsItsMountAndLogsThere()
+    {
+        var pod = TestPods.DeploymentPod();
+        pod["spec"]!["volumes"]!.AsArray().Add(TestPods.Parse("""{ "name": "own-logs", "emptyDir": {} }"""));
+        TestPods.Container(pod, "api")["volumeMounts"]!.AsArray().Add(TestPods.Parse("""{ "name": "own-logs", "mountPath": "/var/log/governor/" }"""));
+
+        var (patched, _) = await InjectAsync(pod);
+
+        var mounts = TestPods.Container(patched, "api")["volumeMounts"]!.AsArray();
+        Assert.DoesNotContain(mounts, m => (string?)m!["name"] == "governor-logs");
+        Assert.Contains(mounts, m => (string?)m!["name"] == "own-logs");
+        Assert.Equal("/var/log/governor", (string?)TestPods.Env(TestPods.Container(patched, "api"), "GOVERNOR_LOG_DIR")!["value"]);
     }
 
     [Fact]

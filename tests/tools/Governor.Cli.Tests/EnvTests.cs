@@ -25,6 +25,25 @@ public sealed class EnvTests
     }
 
     [Fact]
+    public void Env_Bash_PluginWantsReadyToRunExclusion_AppendsItsAssemblyOnceWithSemicolons()
+    {
+        // The built-in httpclient plugin's manifest lists System.Net.Http in readyToRunExclude.
+        using var home = new AgentHomeCopy();
+        var env = CliRunner.Run("env", "--home", home.Home, "--shell", "bash");
+        Assert.True(env.ExitCode == 0, env.ToString());
+
+        var psi = new ProcessStartInfo("bash", new[] { "-c", "eval \"$1\"; eval \"$1\"; echo \"$DOTNET_ReadyToRunExcludeList\"", "bash", env.Stdout }) { RedirectStandardOutput = true, UseShellExecute = false };
+        psi.Environment["DOTNET_ReadyToRunExcludeList"] = "My.Assembly";
+        using var bash = Process.Start(psi)!;
+        string output = bash.StandardOutput.ReadToEnd();
+        bash.WaitForExit();
+        Assert.Equal("My.Assembly;System.Net.Http\n", output);
+
+        var disabled = CliRunner.Run("env", "--home", home.Home, "--shell", "bash", "--plugins-disabled", "httpclient");
+        Assert.DoesNotContain("DOTNET_ReadyToRunExcludeList", disabled.Stdout);
+    }
+
+    [Fact]
     public void Env_Systemd_PrintsEnvironmentLinesForTheUnit()
     {
         using var home = new AgentHomeCopy(includeBuiltInPlugins: false);

@@ -30,7 +30,9 @@ public sealed class InstallTests : IDisposable
         Assert.Contains("version=9.8.7", File.ReadAllText(Path.Combine(Prefix, "VERSION")));
         Assert.Contains($"Governor 9.8.7 installed in {Prefix}", install.Stderr);
         // stdout is a systemd drop-in, and the same list 'governor env --shell systemd' prints.
-        Assert.Equal($"[Service]\n# Governor 9.8.7: attaches the agent (if the unit already sets DOTNET_STARTUP_HOOKS, join both values with ':')\nEnvironment=DOTNET_STARTUP_HOOKS={Prefix}/Governor.StartupHook.dll\n", install.Stdout);
+        Assert.StartsWith($"[Service]\n# Governor 9.8.7: attaches the agent (if the unit already sets DOTNET_STARTUP_HOOKS, join both values with ':')\nEnvironment=DOTNET_STARTUP_HOOKS={Prefix}/Governor.StartupHook.dll\n", install.Stdout);
+        // The built-in httpclient plugin wants System.Net.Http JIT-compiled (its manifest's readyToRunExclude).
+        Assert.Contains("Environment=DOTNET_ReadyToRunExcludeList=System.Net.Http\n", install.Stdout);
         var env = CliRunner.Run("env", "--home", Prefix, "--shell", "systemd");
         Assert.Equal(install.Stdout.Split('\n').Where(l => l.StartsWith("Environment=", StringComparison.Ordinal)), env.Stdout.Split('\n').Where(l => l.StartsWith("Environment=", StringComparison.Ordinal)));
 

@@ -35,6 +35,7 @@ internal static class AgentEnvironment
     {
         new StartupHookContributor(),
         new SettingsContributor(),
+        new ReadyToRunContributor(),
         new HomeFilesContributor(),
     };
 
@@ -112,6 +113,28 @@ internal sealed class SettingsContributor : IEnvironmentContributor
         if (request.RulesDirectory is not null)
         {
             yield return new EnvVariable("GOVERNOR_RULES_DIR", request.RulesDirectory, null, "rules directory (instead of <home>/rules)");
+        }
+    }
+}
+
+/// <summary>
+/// DOTNET_ReadyToRunExcludeList: the framework assemblies the enabled plugins patch and want
+/// JIT-compiled (their manifests' <c>readyToRunExclude</c>), appended with ';' to any value the
+/// target already has. The runtime reads it at start, so only a launcher can set it; the agent
+/// warns at startup when it is missing (what is degraded meanwhile is in that warning).
+/// </summary>
+internal sealed class ReadyToRunContributor : IEnvironmentContributor
+{
+    public const string Variable = "DOTNET_ReadyToRunExcludeList";
+
+    public IEnumerable<EnvVariable> Contribute(AgentEnvironmentRequest request)
+    {
+        var enabled = AgentEnvironment.EnabledPlugins(request).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var wanting = request.Home.ReadManifests().Where(m => enabled.Contains(m.Name) && m.ReadyToRunExclude.Count > 0).ToList();
+        var assemblies = wanting.SelectMany(m => m.ReadyToRunExclude).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        if (assemblies.Count > 0)
+        {
+            yield return new EnvVariable(Variable, string.Join(';', assemblies), ';', $"JIT-compiles what plugin(s) {string.Join(", ", wanting.Select(m => m.Name))} patch (appended to any value already set)");
         }
     }
 }

@@ -173,37 +173,15 @@ public sealed class RunningApp : IDisposable
         }
     }
 
-    public List<JsonElement> Records()
-    {
-        var list = new List<JsonElement>();
-        if (!File.Exists(RecordFile))
-        {
-            return list;
-        }
-
-        using var stream = new FileStream(RecordFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        using var reader = new StreamReader(stream);
-        while (reader.ReadLine() is { } line)
-        {
-            if (line.EndsWith('}'))
-            {
-                using var doc = JsonDocument.Parse(line);
-                list.Add(doc.RootElement.Clone());
-            }
-        }
-
-        return list;
-    }
+    public List<JsonElement> Records() => JsonLines.Read(RecordFile);
 
     public void Dispose() => Process.Dispose();
 }
 
-/// <summary>The grpc-js peer in tests/grpc-peer; installs its npm packages on first use when missing.</summary>
+/// <summary>The grpc-js client in tests/grpc-peer (its npm packages are installed by <see cref="GrpcJsPeer"/> on first use).</summary>
 public static class GrpcPeer
 {
-    private static readonly Lazy<string> s_directory = new(Prepare);
-
-    public static string Directory => s_directory.Value;
+    public static string Directory => GrpcJsPeer.Directory;
 
     /// <summary>Runs client.js and returns its one-line verdict ("reply status=0 ..." or "error status=N message=...").</summary>
     public static string Call(string address, string method, string name, params string[] metadata)
@@ -212,22 +190,5 @@ public static class GrpcPeer
         var (code, output) = TestApps.Run("node", args, TimeSpan.FromSeconds(30), Directory);
         Assert.True(code == 0, $"node {args} exited with {code}:\n{output}");
         return output.Trim();
-    }
-
-    private static string Prepare()
-    {
-        string dir = RepoPaths.Combine("tests", "grpc-peer");
-        using var gate = CrossProcessLock.Acquire(Path.Combine(RepoPaths.TestApps, ".grpc-peer.lock"), TimeSpan.FromMinutes(5));
-        if (!System.IO.Directory.Exists(Path.Combine(dir, "node_modules", "@grpc", "grpc-js")))
-        {
-            // .ci/run does this too; here so that 'dotnet test Agent.sln' alone works on a fresh clone.
-            var (code, output) = TestApps.Run("npm", "ci --no-audit --no-fund --loglevel=error", TimeSpan.FromMinutes(5), dir);
-            if (code != 0)
-            {
-                throw new InvalidOperationException($"npm ci in {dir} failed ({code}):\n{output}");
-            }
-        }
-
-        return dir;
     }
 }
