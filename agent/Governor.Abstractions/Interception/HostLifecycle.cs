@@ -15,6 +15,7 @@ public sealed class HostLifecycle
     private (string Owner, int Order, Func<CancellationToken, Task> Gate)[] _stopGates = Array.Empty<(string, int, Func<CancellationToken, Task>)>();
     private IServiceProvider? _services;
     private bool _isStopping;
+    private readonly ManualResetEventSlim _stoppingHandled = new(false);
 
     /// <summary>The plugin that reports this host's lifecycle, or null when no web host is seen.</summary>
     public string? Provider { get; private set; }
@@ -136,24 +137,45 @@ public sealed class HostLifecycle
         {
             if (_isStopping)
             {
-                return;
+                handlers = null;
             }
-
-            Volatile.Write(ref _isStopping, true);
-            handlers = _stopping;
+            else
+            {
+                Volatile.Write(ref _isStopping, true);
+                handlers = _stopping ?? (Action)NoOp;
+            }
         }
 
-        foreach (var d in handlers?.GetInvocationList() ?? Array.Empty<Delegate>())
+        if (handlers is null)
         {
-            try
+            // SIGTERM (ApplicationStopping) and the host's StoppingAsync race on two threads: the
+            // loser waits, bounded, so no stop gate runs before every Stopping handler has run.
+            _stoppingHandled.Wait(TimeSpan.FromSeconds(5));
+            return;
+        }
+
+        try
+        {
+            foreach (var d in handlers.GetInvocationList())
             {
-                ((Action)d)();
-            }
-            catch (Exception)
-            {
-                // A plugin's failure must not stop the host from stopping.
+                try
+                {
+                    ((Action)d)();
+                }
+                catch (Exception)
+                {
+                    // A plugin's failure must not stop the host from stopping.
+                }
             }
         }
+        finally
+        {
+            _stoppingHandled.Set();
+        }
+    }
+
+    private static void NoOp()
+    {
     }
 
     /// <summary>Runs the stop gates in order; called by the provider before the server stops.</summary>
