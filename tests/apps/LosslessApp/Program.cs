@@ -22,6 +22,9 @@ app.MapGet("/work", async (int? ms) =>
     }
 });
 app.MapGet("/concurrency", () => $"{meter.Max}");
+// What many services do while they stop: refuse new work with 503 (their dependencies are going).
+app.MapGet("/leaving", (IHostApplicationLifetime lifetime) =>
+    lifetime.ApplicationStopping.IsCancellationRequested ? Results.Text($"stopping {name}", statusCode: 503) : Results.Text($"ok {name}"));
 app.MapPost("/items", () =>
 {
     Interlocked.Increment(ref posts);

@@ -85,7 +85,12 @@ public sealed class LosslessInstance : IDisposable
         }
     }
 
-    public async Task WaitReadyAsync(TimeSpan? timeout = null)
+    /// <summary>Waits until the app itself serves (its /health), whatever the agent's readiness says.</summary>
+    public Task WaitServingAsync() => WaitAsync(AppUrl + "/health", null);
+
+    public Task WaitReadyAsync(TimeSpan? timeout = null) => WaitAsync(ReadyUrl, timeout);
+
+    private async Task WaitAsync(string url, TimeSpan? timeout)
     {
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < (timeout ?? TimeSpan.FromSeconds(60)))
@@ -95,7 +100,7 @@ public sealed class LosslessInstance : IDisposable
                 throw new InvalidOperationException($"{Name} exited with {Process.ExitCode}. Output:\n{Process.Output}\n{Home?.ReadLogs()}");
             }
 
-            if ((await ProbeAsync(ReadyUrl)).Status == 200)
+            if ((await ProbeAsync(url)).Status == 200)
             {
                 return;
             }
@@ -103,7 +108,7 @@ public sealed class LosslessInstance : IDisposable
             await Task.Delay(20);
         }
 
-        throw new TimeoutException($"{Name} was not ready within {timeout}. Output:\n{Process.Output}\n{Home?.ReadLogs()}");
+        throw new TimeoutException($"{Name} did not answer 200 on {url} within {timeout ?? TimeSpan.FromSeconds(60)}. Output:\n{Process.Output}\n{Home?.ReadLogs()}");
     }
 
     public async Task<bool> WaitExitAsync(TimeSpan timeout)
