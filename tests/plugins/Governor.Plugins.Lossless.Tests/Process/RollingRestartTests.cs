@@ -62,6 +62,7 @@ public sealed class RollingRestartTests
         string prefix = withAgent ? "agent" : "plain";
         int generation = 0;
         var slots = new LosslessInstance[2];
+        var stopping = new List<LosslessInstance>();
         await using var proxy = new KubeEndpointsProxy(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(50));
 
         LosslessInstance StartOne(int slot)
@@ -96,11 +97,16 @@ public sealed class RollingRestartTests
                     await proxy.WaitInPoolAsync(next.Name, TimeSpan.FromSeconds(60));
                     var old = slots[slot];
                     slots[slot] = next;
+                    // Like the deployment controller, the rollout goes on while the old one terminates.
                     old.Process.Terminate();
-                    Assert.True(await old.WaitExitAsync(TimeSpan.FromSeconds(30)), $"{old.Name} did not exit after SIGTERM");
-                    proxy.Remove(old.Name);
-                    old.Dispose();
+                    stopping.Add(old);
                 }
+            }
+
+            foreach (var old in stopping)
+            {
+                Assert.True(await old.WaitExitAsync(TimeSpan.FromSeconds(30)), $"{old.Name} did not exit after SIGTERM");
+                proxy.Remove(old.Name);
             }
 
             await Task.Delay(1000);
@@ -109,7 +115,7 @@ public sealed class RollingRestartTests
         }
         finally
         {
-            foreach (var instance in slots)
+            foreach (var instance in slots.Concat(stopping))
             {
                 instance?.Dispose();
             }
