@@ -10,7 +10,7 @@ namespace Governor.Plugins.Lossless;
 /// HTTP/2) and governed callers know why (<c>x-governor-lossless: shutting-down</c>); while
 /// ramping up, advertises the warm-up weight and, when configured, caps concurrency by queueing.
 /// Request path cost: one interlocked increment, one volatile read of the phase, and during the
-/// ramp one timestamp; nothing allocates except a queued request's waiter.
+/// ramp one timestamp (none once it is over); nothing allocates except a queued request's waiter.
 /// </summary>
 internal sealed class InboundGuard : IInboundHandler
 {
@@ -42,7 +42,7 @@ internal sealed class InboundGuard : IInboundHandler
             return default;
         }
 
-        if (phase == LosslessPhase.Ready)
+        if (phase == LosslessPhase.Ready && !_ramp.IsOver)
         {
             long now = Stopwatch.GetTimestamp();
             if (_ramp.IsRamping(now))
@@ -50,7 +50,7 @@ internal sealed class InboundGuard : IInboundHandler
                 call.AddResponseHeader(WarmupRamp.WeightHeader, _ramp.WeightText(now));
                 if (_gate is not null)
                 {
-                    if (_gate.TryEnter())
+                    if (_gate.TryEnter(now))
                     {
                         call.State = s_slot;
                     }

@@ -39,7 +39,10 @@ internal sealed class RampGate : IDisposable
     public long TimedOut;
 
     /// <summary>Admits at once when under the cap (and nobody queues ahead).</summary>
-    public bool TryEnter() => _queue.IsEmpty && TryTake();
+    public bool TryEnter() => TryEnter(Stopwatch.GetTimestamp());
+
+    /// <summary>The same, at a timestamp the caller already read (the request path reads the clock once).</summary>
+    public bool TryEnter(long now) => _queue.IsEmpty && TryTake(now);
 
     /// <summary>Queues the caller; the task completes when admitted (true) or when the queue timeout passed (false).</summary>
     public Task<bool> EnterAsync()
@@ -69,7 +72,7 @@ internal sealed class RampGate : IDisposable
     {
         while (!_queue.IsEmpty)
         {
-            if (!TryTake())
+            if (!TryTake(Stopwatch.GetTimestamp()))
             {
                 return;
             }
@@ -108,9 +111,9 @@ internal sealed class RampGate : IDisposable
         }
     }
 
-    private bool TryTake()
+    private bool TryTake(long now)
     {
-        int cap = _capacity(Stopwatch.GetTimestamp());
+        int cap = _capacity(now);
         while (true)
         {
             int active = Volatile.Read(ref _active);

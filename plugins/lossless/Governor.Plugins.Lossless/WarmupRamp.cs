@@ -35,6 +35,12 @@ internal sealed class WarmupRamp
 
     public bool CapsConcurrency => _maxConcurrency > 0 && _durationTicks > 0;
 
+    /// <summary>
+    /// True once the ramp is over (or off): the request path then skips the clock, which costs
+    /// tens of nanoseconds on a virtual machine (docs/performance-lossless.md).
+    /// </summary>
+    public bool IsOver => _durationTicks <= 0 || Volatile.Read(ref _over) != 0;
+
     /// <summary>True while the instance is ready and younger than the warm-up time.</summary>
     public bool IsRamping(long now)
     {
