@@ -106,6 +106,34 @@ internal sealed class LosslessLifecycle : IDisposable
         }
     }
 
+    /// <summary>
+    /// SIGTERM, on the runtime's signal thread, before the signal's default action (which raises
+    /// ProcessExit). Readiness fails at once. Under the old <c>WebHost</c> the whole stop sequence
+    /// runs here, blocking that thread: that host learns of SIGTERM only through ProcessExit, where
+    /// the agent stops its plugins (gates included) before the host raises ApplicationStopping, so
+    /// the gates would never run (.NET 8). Bounded by drain + shutdown + 1 s. Never throws.
+    /// </summary>
+    public void OnSigterm()
+    {
+        try
+        {
+            BeginStop("SIGTERM");
+            if (_services is not { } services || !WebHostAccess.IsOldWebHost(services))
+            {
+                return;
+            }
+
+            _log.Info("The old WebHost stops only after ProcessExit: the drain and the in-flight wait run from the SIGTERM handler");
+            using var limit = new CancellationTokenSource(_options.MinimumHostShutdown);
+            DrainAsync(limit.Token).GetAwaiter().GetResult();
+            StopAcceptingAsync(limit.Token).GetAwaiter().GetResult();
+        }
+        catch (Exception ex)
+        {
+            _log.Warn(ex, "The stop sequence on SIGTERM failed; the host stops the usual way");
+        }
+    }
+
     /// <summary>The online sequence; runs once per plugin start, on a pool thread.</summary>
     public async Task RunOnlineAsync(CancellationToken stopping)
     {

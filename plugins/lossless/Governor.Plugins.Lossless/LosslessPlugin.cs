@@ -156,7 +156,7 @@ public sealed class LosslessPlugin : IGovernorPlugin
         {
             // Fails readiness the moment the signal arrives, before the host reacts to it. The
             // signal is not cancelled here: the host (or the runtime's default) decides what it does.
-            _sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => lifecycle.BeginStop("SIGTERM"));
+            _sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => lifecycle.OnSigterm());
         }
         catch (Exception ex) when (ex is PlatformNotSupportedException or IOException)
         {

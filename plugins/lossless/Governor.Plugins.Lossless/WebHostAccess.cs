@@ -31,6 +31,15 @@ internal static class WebHostAccess
     }
 
     /// <summary>
+    /// True for a web host that does not handle SIGTERM itself: the old <c>WebHost</c> registers no
+    /// <c>IHostLifetime</c> (the generic host's ConsoleLifetime, which handles the signal and runs
+    /// the stop gates before Kestrel stops); it learns of SIGTERM only through ProcessExit.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static bool IsOldWebHost(IServiceProvider services) =>
+        services.GetService(typeof(Microsoft.Extensions.Hosting.IHostLifetime)) is null;
+
+    /// <summary>
     /// Asks the connection of an HTTP/2 (or HTTP/3) request to close gracefully: Kestrel sends
     /// GOAWAY, lets the open streams finish and the client opens its next stream elsewhere.
     /// HTTP/1.x uses the <c>Connection: close</c> response header instead.

@@ -204,6 +204,51 @@ public sealed class LosslessProcessTests
         Assert.Contains(plainResults, r => !r.StartsWith("200", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("net8.0")]
+    [InlineData("net10.0")]
+    public async Task Sigterm_OldWebHost_ServesWithTheNoticeDuringTheDrainThenAwaitsInFlight(string tfm)
+    {
+        // WebHost.CreateDefaultBuilder: on .NET 8 it learns of SIGTERM only through ProcessExit,
+        // after the agent has stopped its plugins; the drain runs from the SIGTERM handler instead.
+        var published = LosslessFixture.App("InboundWebHostApp", tfm);
+        using var app = LosslessInstance.Start(published, _fixture.Home, "webhost", new() { ["GOVERNOR_PLUGINS__LOSSLESS__DRAINDELAY"] = "3s" });
+        await app.WaitReadyAsync();
+        var slow = Enumerable.Range(0, 4).Select(async _ =>
+        {
+            using var client = new HttpClient { BaseAddress = new Uri(app.AppUrl), Timeout = TimeSpan.FromSeconds(60) };
+            try
+            {
+                using var response = await client.GetAsync("/slow?ms=3000");
+                return $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+            }
+            catch (Exception ex)
+            {
+                return ex.GetType().Name;
+            }
+        }).ToList();
+        await WaitForAsync(() => Task.FromResult(InFlight(app) >= 4), "4 requests in flight");
+
+        app.Process.Terminate();
+        await WaitForAsync(async () => (await LosslessInstance.ProbeAsync(app.ReadyUrl)).Status == 503, "readiness to fail");
+        // Served, with the notice, for the drain delay: fresh connections for 1.5 s of the 3 s.
+        var clock = Stopwatch.StartNew();
+        int served = 0;
+        while (clock.Elapsed < TimeSpan.FromSeconds(1.5))
+        {
+            using var client = new HttpClient { BaseAddress = new Uri(app.AppUrl) };
+            using var during = await client.GetAsync("/");
+            AssertLeaving(during);
+            served++;
+            await Task.Delay(100);
+        }
+
+        Assert.All(await Task.WhenAll(slow), r => Assert.Equal("200 slow done", r));
+        Assert.True(await app.WaitExitAsync(TimeSpan.FromSeconds(20)), "the app did not exit after SIGTERM");
+        Assert.True(served >= 3, $"only {served} request(s) during the drain");
+        Assert.Contains("Stopped accepting; drained 3.0 s", _fixture.LogOf(app.Process.Id));
+    }
+
     [Fact]
     public async Task Sigterm_BeforeTheInstanceWasEverReady_NoDrainDelay()
     {
