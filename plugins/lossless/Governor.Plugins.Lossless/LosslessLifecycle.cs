@@ -29,6 +29,7 @@ internal sealed class LosslessLifecycle : IDisposable
     private readonly List<IDisposable> _gates = new();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private IServiceProvider? _services;
+    private Task? _signalStop;
 
     public LosslessLifecycle(LosslessOptions options, LosslessState state, InterceptionHub hub, IGovernorLogger log)
     {
@@ -123,15 +124,27 @@ internal sealed class LosslessLifecycle : IDisposable
                 return;
             }
 
-            _log.Info("The old WebHost stops only after ProcessExit: the drain and the in-flight wait run from the SIGTERM handler");
-            using var limit = new CancellationTokenSource(_options.MinimumHostShutdown);
-            DrainAsync(limit.Token).GetAwaiter().GetResult();
-            StopAcceptingAsync(limit.Token).GetAwaiter().GetResult();
+            Task stop;
+            lock (_gates)
+            {
+                // A second SIGTERM waits for the same sequence instead of letting ProcessExit in early.
+                stop = _signalStop ??= StopFromSignalAsync();
+            }
+
+            stop.GetAwaiter().GetResult();
         }
         catch (Exception ex)
         {
             _log.Warn(ex, "The stop sequence on SIGTERM failed; the host stops the usual way");
         }
+    }
+
+    private async Task StopFromSignalAsync()
+    {
+        _log.Info("The old WebHost stops only after ProcessExit: the drain and the in-flight wait run from the SIGTERM handler");
+        using var limit = new CancellationTokenSource(_options.MinimumHostShutdown);
+        await DrainAsync(limit.Token).ConfigureAwait(false);
+        await StopAcceptingAsync(limit.Token).ConfigureAwait(false);
     }
 
     /// <summary>The online sequence; runs once per plugin start, on a pool thread.</summary>
