@@ -112,14 +112,14 @@ internal sealed class LosslessLifecycle : IDisposable
     /// ProcessExit). Readiness fails at once. Under the old <c>WebHost</c> the whole stop sequence
     /// runs here, blocking that thread: that host learns of SIGTERM only through ProcessExit, where
     /// the agent stops its plugins (gates included) before the host raises ApplicationStopping, so
-    /// the gates would never run (.NET 8). Bounded by drain + shutdown + 1 s. Never throws.
+    /// the gates would never run (.NET 8 and 9). Bounded by drain + shutdown + 1 s. Never throws.
     /// </summary>
     public void OnSigterm()
     {
         try
         {
             BeginStop("SIGTERM");
-            if (_services is not { } services || !WebHostAccess.IsOldWebHost(services))
+            if (!OldWebHostMissesTheGates || _services is not { } services || !WebHostAccess.IsOldWebHost(services))
             {
                 return;
             }
@@ -138,6 +138,13 @@ internal sealed class LosslessLifecycle : IDisposable
             _log.Warn(ex, "The stop sequence on SIGTERM failed; the host stops the usual way");
         }
     }
+
+    /// <summary>
+    /// Where the old WebHost's stop gates are never reached on SIGTERM (.NET 8 and 9, measured by
+    /// Sigterm_OldWebHost_*). On .NET 10 they run inside ApplicationStopping: running the sequence
+    /// from the signal there would stop the server before other plugins' gates.
+    /// </summary>
+    internal static bool OldWebHostMissesTheGates => Environment.Version.Major < 10;
 
     private async Task StopFromSignalAsync()
     {

@@ -206,6 +206,7 @@ public sealed class LosslessProcessTests
 
     [Theory]
     [InlineData("net8.0")]
+    [InlineData("net9.0")]
     [InlineData("net10.0")]
     public async Task Sigterm_OldWebHost_ServesWithTheNoticeDuringTheDrainThenAwaitsInFlight(string tfm)
     {
