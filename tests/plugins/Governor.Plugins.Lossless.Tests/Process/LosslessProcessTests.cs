@@ -215,19 +215,7 @@ public sealed class LosslessProcessTests
         var published = LosslessFixture.App("InboundWebHostApp", tfm);
         using var app = LosslessInstance.Start(published, _fixture.Home, "webhost", new() { ["GOVERNOR_PLUGINS__LOSSLESS__DRAINDELAY"] = "3s" });
         await app.WaitReadyAsync();
-        var slow = Enumerable.Range(0, 4).Select(async _ =>
-        {
-            using var client = new HttpClient { BaseAddress = new Uri(app.AppUrl), Timeout = TimeSpan.FromSeconds(60) };
-            try
-            {
-                using var response = await client.GetAsync("/slow?ms=3000");
-                return $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
-            }
-            catch (Exception ex)
-            {
-                return ex.GetType().Name;
-            }
-        }).ToList();
+        var slow = StartSlowRequests(app, 4, "/slow?ms=3000");
         await WaitForAsync(() => Task.FromResult(InFlight(app) >= 4), "4 requests in flight");
 
         app.Process.Terminate();
@@ -368,12 +356,12 @@ public sealed class LosslessProcessTests
     private static int Weight(HttpResponseMessage response) =>
         response.Headers.TryGetValues("x-governor-weight", out var values) ? int.Parse(values.First(), System.Globalization.CultureInfo.InvariantCulture) : 0;
 
-    private static List<Task<string>> StartSlowRequests(LosslessInstance app, int count) => Enumerable.Range(0, count).Select(async _ =>
+    private static List<Task<string>> StartSlowRequests(LosslessInstance app, int count, string path = "/work?ms=3000") => Enumerable.Range(0, count).Select(async _ =>
     {
         using var client = new HttpClient { BaseAddress = new Uri(app.AppUrl), Timeout = TimeSpan.FromSeconds(60) };
         try
         {
-            using var response = await client.GetAsync("/work?ms=3000");
+            using var response = await client.GetAsync(path);
             return $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
         }
         catch (Exception ex)
