@@ -12,7 +12,7 @@ namespace Governor.Patching;
 /// Only what must happen before the app's code is compiled happens on the caller's thread: the
 /// runtime checks and the JIT hook (targets compiled later must be seen). The self-test runs on a
 /// thread-pool thread; the engine's patch methods wait for it (<see cref="IPatchEngine.Ready"/>),
-/// so no real target is touched before it passed. See docs/performance-patching.md.
+/// so no real target is touched before it passed. See docs/performance.md (patch engine).
 /// </para>
 /// </summary>
 public static class PatchEngineBootstrap

@@ -8,7 +8,7 @@ namespace Governor.Patching.Native;
 /// devirtualization at tier1), by setting the runtime's "not inline" bit of the MethodDesc
 /// (<c>m_wFlags</c> at offset 6, bit 0x2000). The layout is internal, so it is verified first: the
 /// bit must be set on a [MethodImpl(NoInlining)] method and clear on an ordinary one.
-/// Code already compiled with the target inlined keeps its copy (see docs/design-patching.md).
+/// Code already compiled with the target inlined keeps its copy (see docs/design.md (patch engine)).
 /// </summary>
 internal static unsafe class Inlining
 {

@@ -104,7 +104,7 @@ internal static unsafe class JitHook
         }
         else
         {
-            log(PatchLogLevel.Warning, $"the native JIT hook is unavailable ({nativeProblem}); using the managed hook, with which an exception the runtime throws inside a JIT compilation (an assembly missing at run time, a type that cannot load) aborts the process instead of reaching the app. See docs/troubleshooting-patching.md");
+            log(PatchLogLevel.Warning, $"the native JIT hook is unavailable ({nativeProblem}); using the managed hook, with which an exception the runtime throws inside a JIT compilation (an assembly missing at run time, a type that cannot load) aborts the process instead of reaching the app. See docs/troubleshooting.md (patch engine)");
             nint managedHook = (nint)(delegate* unmanaged<nint, nint, nint, uint, byte**, uint*, int>)&CompileMethod;
             if (Verify(managedHook) is { } managedProblem)
             {

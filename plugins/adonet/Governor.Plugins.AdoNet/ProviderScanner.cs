@@ -24,7 +24,7 @@ namespace Governor.Plugins.AdoNet;
 /// System.Data.Common itself is never patched: its virtual methods are inherited by every
 /// provider's types, and redirecting a compiled virtual method whose slot is inherited by a type
 /// loaded afterwards crashes the runtime (measured with the current patch engine, see
-/// docs/design-outbound.md). For the same reason every type of a provider assembly is loaded
+/// docs/design.md (outbound interception)). For the same reason every type of a provider assembly is loaded
 /// before its methods are detoured. Assemblies whose metadata define no subclass of a command or
 /// reader type are skipped without loading their types.
 /// </summary>

@@ -60,7 +60,7 @@ internal sealed class LosslessOptions
     /// <summary>
     /// After the warm-up requests, wait (at most 10 s) until the JIT has gone quiet: the warm-up
     /// makes hundreds to thousands of methods hot, and their tier-1 recompilation in the background
-    /// would otherwise compete with the first real requests (docs/performance-lossless.md).
+    /// would otherwise compete with the first real requests (docs/performance.md (lossless)).
     /// </summary>
     public bool WarmupJitSettle { get; init; } = true;
 

@@ -37,7 +37,7 @@ internal sealed class WarmupRamp
 
     /// <summary>
     /// True once the ramp is over (or off): the request path then skips the clock, which costs
-    /// tens of nanoseconds on a virtual machine (docs/performance-lossless.md).
+    /// tens of nanoseconds on a virtual machine (docs/performance.md (lossless)).
     /// </summary>
     public bool IsOver => _durationTicks <= 0 || Volatile.Read(ref _over) != 0;
 

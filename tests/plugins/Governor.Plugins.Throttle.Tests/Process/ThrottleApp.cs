@@ -227,10 +227,10 @@ public sealed class ThrottleAppFixture : IDisposable
 
     public string Http1 => $"http://127.0.0.1:{Http1Port}";
 
-    /// <summary>The first YAML example of docs/config-throttle.md, exactly as the docs show it.</summary>
+    /// <summary>The first YAML example of docs/config.md (throttle), exactly as the docs show it.</summary>
     public static string OpenSergoExample()
     {
-        string doc = File.ReadAllText(RepoPaths.Combine("docs", "config-throttle.md"));
+        string doc = File.ReadAllText(RepoPaths.Combine("docs", "config.md (throttle)"));
         int start = doc.IndexOf("```yaml\n", StringComparison.Ordinal) + "```yaml\n".Length;
         return doc[start..doc.IndexOf("```", start, StringComparison.Ordinal)];
     }
