@@ -217,7 +217,9 @@ internal static class CompareBenchmark
 
         static string Pct(double value, double baseline) => string.Create(CultureInfo.InvariantCulture, $"{(value / baseline - 1) * 100:+0.0;-0.0;0.0}%");
 
-        static string Delta(double value, double baseline) => string.Create(CultureInfo.InvariantCulture, $"{(value - baseline) * 1000:+0;-0;0} µs");
+        static string Delta(double value, double baseline) => Math.Abs(value - baseline) < 1
+            ? string.Create(CultureInfo.InvariantCulture, $"{(value - baseline) * 1000:+0;-0;0} µs")
+            : string.Create(CultureInfo.InvariantCulture, $"{value - baseline:+0.00;-0.00} ms");
     }
 
     private static void WriteRules(string directory, IReadOnlyList<string> plugins)

@@ -13,7 +13,7 @@ internal sealed record Options(bool Quick, string OutputDirectory, IReadOnlySet<
         Starts the sample shop (gateway -> orders -> inventory) with the Governor agent attached and
         shows each capability on the running processes, then writes a summary and an HTML report.
 
-          --quick            a short tour (well under 3 minutes)
+          --quick            a short tour (about a minute on an idle 2-core machine)
           --out DIR          where summary.json and report.html go (default: artifacts/demo)
           --only a,b         run only these steps: gray, throttle, sql, restart, warmup
           --home DIR         the agent home (default: artifacts/governor, built by this project)

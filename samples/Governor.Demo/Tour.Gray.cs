@@ -16,10 +16,10 @@ internal sealed partial class Tour
     private async Task GrayAsync(StepResult result, CancellationToken cancellationToken)
     {
         var gateway = _running["gateway"];
-        int count = Quick ? 60 : 200;
+        int count = Quick ? 40 : 200;
         using var client = Load.Client(gateway.Url);
 
-        Ui.Info($"{count} requests with X-User-Id: 12345 (the rule's gray testers) and {count} without or with another user id, 4 at a time");
+        Ui.Info($"{count} requests with X-User-Id: 12345 (the rule's gray testers) and {count} without or with another user id, 8 at a time");
         var matching = await SendLabeledAsync(client, count, i => "12345", "matching", cancellationToken);
         var others = await SendLabeledAsync(client, count, i => i % 2 == 0 ? null : "777", "others", cancellationToken);
 
@@ -104,9 +104,9 @@ internal sealed partial class Tour
     private static async Task<List<Sample>> SendLabeledAsync(HttpClient client, int count, Func<int, string?> user, string what, CancellationToken cancellationToken)
     {
         var samples = new List<Sample>();
-        for (int i = 0; i < count; i += 4)
+        for (int i = 0; i < count; i += 8)
         {
-            var batch = Enumerable.Range(i, Math.Min(4, count - i)).Select(n => Load.SendOneAsync(client, Labeled(n, user(n)), cancellationToken));
+            var batch = Enumerable.Range(i, Math.Min(8, count - i)).Select(n => Load.SendOneAsync(client, Labeled(n, user(n)), cancellationToken));
             samples.AddRange(await Task.WhenAll(batch));
             Ui.Live($"{what}: {samples.Count}/{count} sent, {samples.Count(s => !s.Ok)} error(s)");
         }

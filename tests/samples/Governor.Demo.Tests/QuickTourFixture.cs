@@ -18,7 +18,9 @@ public sealed class QuickTourFixture : IDisposable
     {
         string dll = typeof(QuickTourFixture).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "DemoDll").Value!;
         Assert.True(File.Exists(dll), $"the tour is not built at {dll} (the test project builds it)");
-        using var tour = AppProcess.Start("dotnet", $"\"{dll}\" --quick --out \"{_out.Path}\"", new Dictionary<string, string?> { ["NO_COLOR"] = "1" }, RepoPaths.Root);
+        // GOVERNOR_DEMO_HOME runs the tour against another agent home (e.g. one with more plugins).
+        string home = Environment.GetEnvironmentVariable("GOVERNOR_DEMO_HOME") is { Length: > 0 } h ? $" --home \"{h}\"" : string.Empty;
+        using var tour = AppProcess.Start("dotnet", $"\"{dll}\" --quick --out \"{_out.Path}\"{home}", new Dictionary<string, string?> { ["NO_COLOR"] = "1" }, RepoPaths.Root);
         if (!tour.WaitForExit(s_timeout))
         {
             Assert.Fail($"the quick tour did not finish within {s_timeout.TotalMinutes:0} min. Its output:\n{tour.Output}");
