@@ -97,7 +97,8 @@ internal sealed record Chart(string Id, string Title, string XLabel, string YLab
         foreach (var m in Markers ?? Array.Empty<Marker>())
         {
             svg.Append(Fmt($"<line x1=\"{X(m.X):0.0}\" x2=\"{X(m.X):0.0}\" y1=\"{Top}\" y2=\"{Top + plotH}\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>"));
-            svg.Append(Fmt($"<text x=\"{X(m.X) + 3:0.0}\" y=\"{Top + 10}\" font-size=\"10\" fill=\"#666\">{Esc(m.Label)}</text>"));
+            // At the foot of the line: the legend is at the top.
+            svg.Append(Fmt($"<text x=\"{X(m.X) + 3:0.0}\" y=\"{Top + plotH - 4}\" font-size=\"10\" fill=\"#666\">{Esc(m.Label)}</text>"));
         }
 
         int seriesCount = Series.Count;
@@ -176,7 +177,7 @@ internal sealed record Chart(string Id, string Title, string XLabel, string YLab
         }
     }
 
-    private static string Num(double v) => Math.Abs(v) >= 100 || v == Math.Floor(v) ? v.ToString("0", CultureInfo.InvariantCulture) : v.ToString("0.##", CultureInfo.InvariantCulture);
+    private static string Num(double v) => v == 0 ? "0" : Math.Abs(v) >= 100 || v == Math.Floor(v) ? v.ToString("0", CultureInfo.InvariantCulture) : v.ToString("0.##", CultureInfo.InvariantCulture);
 
     private static string Esc(string text) => WebUtility.HtmlEncode(text);
 

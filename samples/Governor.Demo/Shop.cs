@@ -199,6 +199,16 @@ internal sealed class Instance : IDisposable
         throw new DemoException($"{Name} was not ready within {timeout.TotalSeconds:0} s ({ReadyUrl}). Its output:\n{Process.Output}");
     }
 
+    /// <summary>Polls the status file until <paramref name="condition"/> holds, for at most 10 s (then the caller reports what it read).</summary>
+    public async Task WaitForStatusAsync(Func<bool> condition, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition() && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(100, cancellationToken);
+        }
+    }
+
     /// <summary>The status file's counter of one resource, or null.</summary>
     public double? Counter(string plugin, string resource, string counter)
     {

@@ -205,7 +205,8 @@ internal sealed partial class Tour
         }, LogY: true));
         result.Notes.Add($"Ready after: {plainReadyMs:0} ms without the agent (the app's /health), {agentReadyMs:0} ms with it (the agent JIT-compiled the endpoints and sent {WarmupPaths} 30 times before it reported ready). The reference is the instance without the agent once warm, measured one for one with the agent's first requests.");
 
-        bool pass = agentP99 <= Math.Max(2 * warmP99, warmP99 + 2) && agentP99 < plainP99;
+        // Close to the warm instance (with slack for a shared machine), and better than without the agent.
+        bool pass = agentP99 <= Math.Max(3 * warmP99, warmP99 + 5) && agentP99 < plainP99;
         result.Judge(pass, $"p99 of the first {first} requests after readiness: {plainP99:0.0} ms without the agent (slowest {plainFirst.Max():0}), {agentP99:0.0} ms with it (slowest {agentFirst.Max():0.0}); warm p99 {warmP99:0.0} ms");
         _running.Remove(plain.Name);
         _running.Remove(agent.Name);

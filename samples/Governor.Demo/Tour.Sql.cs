@@ -26,7 +26,8 @@ internal sealed partial class Tour
         string? stateAfterSlow = orders.ResourceState("sqlguard", r => r.Contains("WITH pause", StringComparison.OrdinalIgnoreCase));
         Ui.Info($"phase 2: the database is fast again, {rate:0} reports/s for {recoverySeconds} s");
         var recovery = await Load.RunAsync(client, _ => new HttpRequestMessage(HttpMethod.Get, "/api/report"), rate, TimeSpan.FromSeconds(recoverySeconds), (second, all) => Live("fast db", second, all), cancellationToken);
-        await Task.Delay(1200, cancellationToken);
+        // The status file is rewritten once a second: wait until it shows the breaker closed again (or 10 s).
+        await orders.WaitForStatusAsync(() => orders.ResourceState("sqlguard", r => r.Contains("WITH pause", StringComparison.OrdinalIgnoreCase)) == "Closed", cancellationToken);
         string? stateAtEnd = orders.ResourceState("sqlguard", r => r.Contains("WITH pause", StringComparison.OrdinalIgnoreCase));
 
         var all = slow.Concat(recovery.Select(s => s with { At = s.At + slowSeconds })).ToList();

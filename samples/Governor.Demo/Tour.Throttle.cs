@@ -44,7 +44,8 @@ internal sealed partial class Tour
         int otherErrors = samples.Count(s => !s.Ok && s.Status != 429);
         double rejectMs = Stats.Percentile(samples.Where(s => s.Status == 429).Select(s => s.Ms), 0.5);
         double admitMs = Stats.Percentile(samples.Where(s => s.Ok).Select(s => s.Ms), 0.5);
-        await Task.Delay(1500, cancellationToken);
+        // The status file is rewritten once a second: wait until it has counted every request sent (or 10 s).
+        await gateway.WaitForStatusAsync(() => (gateway.Counter("throttle", Resource, "passed") ?? 0) - passedBefore + (gateway.Counter("throttle", Resource, "blocked") ?? 0) - blockedBefore >= samples.Count, cancellationToken);
         double agentPassed = (gateway.Counter("throttle", Resource, "passed") ?? 0) - passedBefore;
         double agentBlocked = (gateway.Counter("throttle", Resource, "blocked") ?? 0) - blockedBefore;
         int expected = threshold * seconds;

@@ -181,6 +181,16 @@ public sealed class QuickTourTests : IClassFixture<QuickTourFixture>
         string throttle = Regex.Match(html, "<svg [^>]*id=\"throttle-per-second\".*?</svg>", RegexOptions.Singleline).Value;
         Assert.Contains("series-admitted--200-", throttle, StringComparison.Ordinal);
         Assert.Contains("series-rejected--429-", throttle, StringComparison.Ordinal);
+
+        // Where the machine has Chromium, open the file as a person would: the plots render
+        // (the throttle plot's green and red bars, the summary's PASS badges are on screen).
+        if (Screenshot.Chromium() is { } chromium)
+        {
+            var image = Screenshot.Take(chromium, _tour.ReportPath, Path.Combine(Path.GetDirectoryName(_tour.ReportPath)!, "report.png"), 900, 2400);
+            Assert.Equal(900, image.Width);
+            Assert.True(Screenshot.Count(image, "#2e7d32") > 2000, "no green (admitted bars, PASS badges) in the screenshot");
+            Assert.True(Screenshot.Count(image, "#c62828") > 2000, "no red (rejected bars) in the screenshot");
+        }
     }
 
     private static string[] Required(string step) => step switch
