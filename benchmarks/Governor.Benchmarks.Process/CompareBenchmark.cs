@@ -59,13 +59,14 @@ internal static class CompareBenchmark
             configs.Add(Proxy);
         }
 
-        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {StartupBenchmark.CpuModel()}, load average {LoadAverage()}");
+        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {MachineInfo.CpuModel()}, load average {MachineInfo.LoadAverage()}");
         Console.WriteLine($"app: Shop.Orders GET /orders/{{id}} (SQLite via Dapper + gRPC to Shop.Inventory); {options.Rate} requests/s open loop for {options.Seconds} s after {options.Warmup} s of warm-up, {options.Rounds} round(s), configurations interleaved");
         Console.WriteLine($"agent: {options.Home}, plugins {string.Join(", ", plugins)}; rules {string.Join(", ", Directory.GetFiles(rules).Select(Path.GetFileName))}");
         var results = configs.ToDictionary(c => c, _ => new RunTotals(), StringComparer.Ordinal);
         for (int round = 1; round <= options.Rounds; round++)
         {
-            foreach (string config in configs)
+            // Every other round in reverse order, so that no configuration always runs first.
+            foreach (string config in round % 2 == 1 ? configs : Enumerable.Reverse(configs))
             {
                 var run = RunOne(config, options, orders, data, rules, work.Path, inventoryPort, nginx);
                 results[config].Add(run);
@@ -202,15 +203,15 @@ internal static class CompareBenchmark
     {
         var baseline = results[Plain];
         var text = new StringBuilder();
-        text.AppendLine("| configuration | throughput (ok/s) | p50 (ms) | p99 (ms) | CPU per request (µs) | RSS (MB) | failed | vs. without agent |");
-        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|");
+        text.AppendLine("| configuration | throughput (ok/s) | p50 (ms) | p99 (ms) | CPU per request (µs) | RSS (MB) | failed | sent > 1 ms late | vs. without agent |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (string config in configs)
         {
             var r = results[config];
             string ratio = config == Plain
                 ? "—"
                 : string.Create(CultureInfo.InvariantCulture, $"throughput {Pct(r.Throughput, baseline.Throughput)}, p50 {Delta(r.P50, baseline.P50)}, p99 {Delta(r.P99, baseline.P99)}, CPU/req ×{r.CpuMicrosPerRequest / baseline.CpuMicrosPerRequest:0.00}, RSS +{r.RssMb - baseline.RssMb:0.0} MB");
-            text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {config} | {r.Throughput:0.0} | {r.P50:0.00} | {r.P99:0.00} | {r.CpuMicrosPerRequest:0} | {r.RssMb:0.0} | {r.Failed} | {ratio} |"));
+            text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {config} | {r.Throughput:0.0} | {r.P50:0.00} | {r.P99:0.00} | {r.CpuMicrosPerRequest:0} | {r.RssMb:0.0} | {r.Failed} | {r.LatePercent:0.0}% | {ratio} |"));
         }
 
         return text.ToString();
@@ -365,17 +366,6 @@ internal static class CompareBenchmark
         return sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
     }
 
-    private static string LoadAverage()
-    {
-        try
-        {
-            return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-    }
 
     private sealed record RunResult(int Ok, int Failed, int Late, double Seconds, double[] LatenciesMs, double CpuSeconds, double RssMb);
 
@@ -395,6 +385,9 @@ internal static class CompareBenchmark
         public double RssMb => _runs.Average(r => r.RssMb);
 
         public int Failed => _runs.Sum(r => r.Failed);
+
+        /// <summary>Requests the load generator sent more than 1 ms after their time: how busy the machine was.</summary>
+        public double LatePercent => _runs.Sum(r => r.Late) * 100.0 / Math.Max(1, _runs.Sum(r => r.Ok + r.Failed));
 
         public void Add(RunResult run) => _runs.Add(run);
     }

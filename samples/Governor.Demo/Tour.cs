@@ -43,7 +43,7 @@ internal sealed partial class Tour
         var work = new TempDirectory("governor-demo");
         using var cleanup = _options.Keep ? null : work;
         _shop = new Shop(_options.AgentHome, work.Path, dlls);
-        string loadBefore = LoadAverage();
+        string loadBefore = MachineInfo.LoadAverage();
         Ui.Title($"Governor guided tour ({(Quick ? "quick" : "full")}): the sample shop, gateway -> orders -> inventory (gRPC), with the agent attached");
         Ui.Info($"agent home {_options.AgentHome}");
         Ui.Info($"plugins in the home: {string.Join(", ", _shop.Plugins())}");
@@ -106,7 +106,7 @@ internal sealed partial class Tour
             Shop.StopAll();
         }
 
-        string machine = $"{Environment.ProcessorCount} cores ({CpuModel()}), load average {loadBefore} at the start, {LoadAverage()} at the end";
+        string machine = $"{Environment.ProcessorCount} cores ({MachineInfo.CpuModel()}), load average {loadBefore} at the start, {MachineInfo.LoadAverage()} at the end";
         var summary = Report.Summary(_options, results, _shop.Plugins(), started, clock.Elapsed, machine);
         Report.Write(_options.OutputDirectory, summary, results);
 
@@ -240,29 +240,7 @@ internal sealed partial class Tour
         return paths;
     }
 
-    internal static string LoadAverage()
-    {
-        try
-        {
-            return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-    }
 
-    private static string CpuModel()
-    {
-        try
-        {
-            return File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
-        }
-        catch (IOException)
-        {
-            return "unknown CPU";
-        }
-    }
 
     private static string FirstLine(string text) => text.Split('\n')[0];
 
