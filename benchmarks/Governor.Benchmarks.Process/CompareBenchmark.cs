@@ -210,7 +210,7 @@ internal static class CompareBenchmark
             var r = results[config];
             string ratio = config == Plain
                 ? "—"
-                : string.Create(CultureInfo.InvariantCulture, $"throughput {Pct(r.Throughput, baseline.Throughput)}, p50 {Delta(r.P50, baseline.P50)}, p99 {Delta(r.P99, baseline.P99)}, CPU/req ×{r.CpuMicrosPerRequest / baseline.CpuMicrosPerRequest:0.00}, RSS +{r.RssMb - baseline.RssMb:0.0} MB");
+                : string.Create(CultureInfo.InvariantCulture, $"throughput {Pct(r.Throughput, baseline.Throughput)}, p50 {Delta(r.P50, baseline.P50)}, p99 {Delta(r.P99, baseline.P99)}, CPU/req ×{r.CpuMicrosPerRequest / baseline.CpuMicrosPerRequest:0.00}, RSS {r.RssMb - baseline.RssMb:+0.0;-0.0} MB");
             text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {config} | {r.Throughput:0.0} | {r.P50:0.00} | {r.P99:0.00} | {r.CpuMicrosPerRequest:0} | {r.RssMb:0.0} | {r.Failed} | {r.LatePercent:0.0}% | {ratio} |"));
         }
 

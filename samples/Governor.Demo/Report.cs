@@ -75,6 +75,7 @@ internal static class Report
         }
 
         html.Append("</table>");
+        html.Append(Fmt($"<p id=\"counts\">{summary["passed"]} passed, {summary["failed"]} failed, {summary["skipped"]} skipped (a skipped step's plugin is not installed: nothing was shown, nothing is claimed).</p>"));
         foreach (var r in results)
         {
             html.Append(Fmt($"<h2 id=\"step-{r.Name}\">{Esc(r.Title)} <span class=\"badge {Css(r.Status)}\">{StepResult.Label(r.Status)}</span></h2>"));

@@ -119,6 +119,8 @@ internal sealed partial class Tour
         }
 
         Console.WriteLine();
+        int skipped = results.Count(r => r.Status == StepStatus.Skipped);
+        Console.WriteLine($"  {results.Count(r => r.Status == StepStatus.Pass)} passed, {results.Count(r => r.Status is StepStatus.Fail or StepStatus.Error)} failed, {skipped} skipped{(skipped > 0 ? " (plugin not installed: nothing shown, nothing claimed)" : string.Empty)}");
         Console.WriteLine($"  summary: {Path.Combine(_options.OutputDirectory, "summary.json")}");
         Console.WriteLine($"  report:  file://{Path.Combine(_options.OutputDirectory, "report.html")}");
         Console.WriteLine($"  took {clock.Elapsed.TotalSeconds:0} s");
