@@ -43,14 +43,20 @@ internal sealed unsafe class CodeRedirection
     /// <summary>The native state; generated code embeds its address.</summary>
     public TargetState* State { get; }
 
-    /// <summary>Installs the entry code of each slot (once, before the first <see cref="Apply"/>).</summary>
-    public void SetEntries(nint[] entryCodes)
+    /// <summary>
+    /// Installs the entry code of each slot (once, before the first <see cref="Apply"/>). With
+    /// <paramref name="entryMethods"/> (the methods that own that code), the code is attributed to
+    /// the target (see <see cref="CodeHeader"/>); returns false when that was not possible, and
+    /// then no slot was attributed.
+    /// </summary>
+    public bool SetEntries(nint[] entryCodes, nint[]? entryMethods = null)
     {
-        if (entryCodes.Length is 0 or > TargetState.MaxSlots)
+        if (entryCodes.Length is 0 or > TargetState.MaxSlots || (entryMethods is not null && entryMethods.Length != entryCodes.Length))
         {
-            throw new ArgumentOutOfRangeException(nameof(entryCodes), $"1 to {TargetState.MaxSlots} entries");
+            throw new ArgumentOutOfRangeException(nameof(entryCodes), $"1 to {TargetState.MaxSlots} entries, each with its method");
         }
 
+        bool attributed = entryMethods is not null && Attribute(entryCodes, entryMethods);
         for (int slot = 0; slot < entryCodes.Length; slot++)
         {
             State->Entries[slot] = entryCodes[slot];
@@ -58,6 +64,34 @@ internal sealed unsafe class CodeRedirection
         }
 
         Volatile.Write(ref State->SlotCount, entryCodes.Length);
+        return attributed;
+    }
+
+    /// <summary>All or none: each entry's header is checked before any is changed, and a failure undoes the ones done.</summary>
+    private bool Attribute(nint[] entryCodes, nint[] entryMethods)
+    {
+        for (int slot = 0; slot < entryCodes.Length; slot++)
+        {
+            if (CodeHeader.MethodOf(entryCodes[slot]) is var owner && owner != entryMethods[slot] && owner != _compiled.Value)
+            {
+                return false;
+            }
+        }
+
+        for (int slot = 0; slot < entryCodes.Length; slot++)
+        {
+            if (!CodeHeader.Attribute(entryCodes[slot], entryMethods[slot], _compiled.Value))
+            {
+                for (int undo = 0; undo < slot; undo++)
+                {
+                    _ = CodeHeader.Attribute(entryCodes[undo], _compiled.Value, entryMethods[undo]);
+                }
+
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Makes <paramref name="dispatcher"/> (compiled code with the target's physical signature) run on every call from now on.</summary>

@@ -82,7 +82,7 @@ public static class PatchEngineBootstrap
 
         try
         {
-            var failure = JitHook.Install(RuntimeEnvironment.GetRuntimeDirectory());
+            var failure = JitHook.Install(RuntimeEnvironment.GetRuntimeDirectory(), log);
             if (failure is not null)
             {
                 return failure;

@@ -19,9 +19,21 @@ internal sealed unsafe class PatchedMethod
     {
         Signature = signature;
         _log = log;
+        bool isVirtual = signature.Compiled.IsVirtual;
+        if (isVirtual && signature.IsShared)
+        {
+            // Its entries could not be attributed to the shared method safely (see CodeHeader).
+            throw new PatchException("virtual methods of generic code shared across reference-type instantiations are not supported");
+        }
+
         _redirection = new CodeRedirection(signature.CompiledHandle, signature.CompiledInstantiation, Name, IlScanner.HasBackwardBranch(signature.Target), log);
         var entries = EntryEmitter.Build(signature, _redirection.State);
-        _redirection.SetEntries(entries.EntryCodes);
+        bool attributed = _redirection.SetEntries(entries.EntryCodes, signature.IsShared ? null : entries.Entries.Select(e => e.MethodHandle.Value).ToArray());
+        if (!attributed && isVirtual)
+        {
+            // Published unattributed, the entry would crash the runtime at the next devirtualization.
+            throw new PatchException("the runtime's code headers are not the layout the engine knows, so a virtual method cannot be redirected safely on this runtime");
+        }
         CallOriginal = entries.CallOriginal;
     }
 
@@ -51,6 +63,7 @@ internal sealed unsafe class PatchedMethod
         catch
         {
             _patches.Remove(patch);
+            Restore();
             throw;
         }
     }
@@ -74,7 +87,26 @@ internal sealed unsafe class PatchedMethod
         catch
         {
             Detour = previous;
+            Restore();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// After a failed change: the redirection may already be active with the refused patch's
+    /// dispatcher (activation compiles and hot-patches after switching on), so it is set back to
+    /// the patches that remain, or switched off; if even that fails, switched off.
+    /// </summary>
+    private void Restore()
+    {
+        try
+        {
+            Update();
+        }
+        catch (Exception e)
+        {
+            _log(PatchLogLevel.Warning, $"{Name}: restoring the remaining patches after a failed change failed ({e.GetType().Name}: {e.Message}); the method runs unpatched");
+            _redirection.Deactivate();
         }
     }
 

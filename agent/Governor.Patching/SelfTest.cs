@@ -35,10 +35,10 @@ internal static unsafe class SelfTest
 
         var fresh = new CodeRedirection(Method(nameof(Fresh)).MethodHandle, null, "self-test canary (never called)", hasLoops: false, log);
         s_fresh = fresh.State;
-        fresh.SetEntries(new[] { Code(nameof(FreshEntry)) });
+        _ = fresh.SetEntries(new[] { Code(nameof(FreshEntry)) }, new[] { Method(nameof(FreshEntry)).MethodHandle.Value });
         var running = new CodeRedirection(Method(nameof(Running)).MethodHandle, null, "self-test canary (running)", hasLoops: false, log);
         s_running = running.State;
-        running.SetEntries(new[] { Code(nameof(RunningEntry)) });
+        _ = running.SetEntries(new[] { Code(nameof(RunningEntry)) }, new[] { Method(nameof(RunningEntry)).MethodHandle.Value });
         nint freshDispatcher = Code(nameof(FreshDispatcher));
         nint runningDispatcher = Code(nameof(RunningDispatcher));
 

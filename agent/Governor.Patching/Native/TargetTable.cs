@@ -10,11 +10,20 @@ namespace Governor.Patching.Native;
 /// </summary>
 internal static unsafe class TargetTable
 {
-    private const int Capacity = 4096;
+    public const int Capacity = 4096;
+
+    /// <summary>64 - log2(<see cref="Capacity"/>): the hash keeps the top bits of the product.</summary>
+    public const int HashShift = 52;
     private static readonly object _writeLock = new();
     private static nint* s_keys;
     private static TargetState** s_values;
     private static int s_count;
+
+    /// <summary>The keys (method handles; 0 = free), for the native JIT hook.</summary>
+    public static nint* Keys => s_keys;
+
+    /// <summary>The states, parallel to <see cref="Keys"/>.</summary>
+    public static TargetState** Values => s_values;
 
     public static void Initialize()
     {
@@ -82,5 +91,5 @@ internal static unsafe class TargetTable
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Hash(nint method) => (int)(((ulong)method * 0x9E3779B97F4A7C15UL) >> 52) & (Capacity - 1);
+    private static int Hash(nint method) => (int)(((ulong)method * 0x9E3779B97F4A7C15UL) >> HashShift) & (Capacity - 1);
 }

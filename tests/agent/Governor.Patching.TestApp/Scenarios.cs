@@ -28,6 +28,8 @@ internal static class Scenarios
         ["alc"] = PluginLoadContext,
         ["generic"] = Generic,
         ["decoders"] = Decoders,
+        ["jitfailure"] = HostSafety.JitFailure,
+        ["derived"] = HostSafety.DerivedTypeLoadedLater,
     };
 
     private static MethodInfo Patch(string name) => typeof(Patches).GetMethod(name, Any)!;

@@ -58,6 +58,14 @@ public sealed class ScenarioTests
     [MemberData(nameof(Frameworks))]
     public void X64Matchers_RealStubsAndPrologs_AgreeWithIced(string framework) => AssertScenario(framework, "decoders");
 
+    [Theory]
+    [MemberData(nameof(Frameworks))]
+    public void Patch_VirtualMethodThenDerivedTypesLoad_InterceptsEveryBaseCallAndSurvives(string framework) => AssertScenario(framework, "derived");
+
+    [Theory]
+    [MemberData(nameof(Frameworks))]
+    public void JitHook_RuntimeThrowsInsideCompilation_AppCatchesTheExceptionAndSurvives(string framework) => AssertScenario(framework, "jitfailure");
+
     [Fact]
     public void TryInitialize_GovernorPatchingOffInProcess_ReportsUnavailable()
     {

@@ -91,7 +91,7 @@ internal static class TestApp
         var files = directories
             .SelectMany(d => Directory.EnumerateFiles(d, "*", SearchOption.AllDirectories))
             .Where(f => !f.Contains("/bin/", StringComparison.Ordinal) && !f.Contains("/obj/", StringComparison.Ordinal))
-            .Where(f => f.EndsWith(".cs", StringComparison.Ordinal) || f.EndsWith(".csproj", StringComparison.Ordinal))
+            .Where(f => f.EndsWith(".cs", StringComparison.Ordinal) || f.EndsWith(".csproj", StringComparison.Ordinal) || f.EndsWith(".c", StringComparison.Ordinal) || f.EndsWith(".targets", StringComparison.Ordinal))
             .Concat(new[] { "Directory.Build.props", "Directory.Packages.props", "build/AgentCore.targets", "global.json" }.Select(f => Path.Combine(RepoRoot, f)).Where(File.Exists))
             .OrderBy(f => f, StringComparer.Ordinal);
         using var sha = SHA256.Create();
