@@ -205,9 +205,11 @@ internal sealed partial class Tour
         }, LogY: true));
         result.Notes.Add($"Ready after: {plainReadyMs:0} ms without the agent (the app's /health), {agentReadyMs:0} ms with it (the agent JIT-compiled the endpoints and sent {WarmupPaths} 30 times before it reported ready). The reference is the instance without the agent once warm, measured one for one with the agent's first requests.");
 
-        // Close to the warm instance (with slack for a shared machine), and better than without the agent.
-        bool pass = agentP99 <= Math.Max(3 * warmP99, warmP99 + 5) && agentP99 < plainP99;
-        result.Judge(pass, $"p99 of the first {first} requests after readiness: {plainP99:0.0} ms without the agent (slowest {plainFirst.Max():0}), {agentP99:0.0} ms with it (slowest {agentFirst.Max():0.0}); warm p99 {warmP99:0.0} ms");
+        // The cold cost falls on the very first requests (fewer than 1% of them on an idle
+        // machine, so the p99 alone can hide it): judge by the slowest, and ask the p99 to stay
+        // close to the warm instance's (with slack for a shared machine).
+        bool pass = agentFirst.Max() < plainFirst.Max() && agentP99 <= Math.Max(3 * warmP99, warmP99 + 5);
+        result.Judge(pass, $"the first {first} requests after readiness: slowest {plainFirst.Max():0.0} ms without the agent, {agentFirst.Max():0.0} ms with it; p99 {plainP99:0.0} ms without, {agentP99:0.0} ms with, {warmP99:0.0} ms once warm");
         _running.Remove(plain.Name);
         _running.Remove(agent.Name);
         plain.Dispose();
