@@ -208,7 +208,7 @@ internal sealed partial class Tour
         // The cold cost falls on the very first requests (fewer than 1% of them on an idle
         // machine, so the p99 alone can hide it): judge by the slowest, and ask the p99 to stay
         // close to the warm instance's (with slack for a shared machine).
-        bool pass = agentFirst.Max() < plainFirst.Max() && agentP99 <= Math.Max(3 * warmP99, warmP99 + 5);
+        bool pass = agentFirst.Max() < plainFirst.Max() && agentP99 <= Math.Max(3 * warmP99, warmP99 + 10);
         result.Judge(pass, $"the first {first} requests after readiness: slowest {plainFirst.Max():0.0} ms without the agent, {agentFirst.Max():0.0} ms with it; p99 {plainP99:0.0} ms without, {agentP99:0.0} ms with, {warmP99:0.0} ms once warm");
         _running.Remove(plain.Name);
         _running.Remove(agent.Name);
