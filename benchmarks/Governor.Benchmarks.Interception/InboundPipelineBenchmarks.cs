@@ -68,22 +68,4 @@ public class InboundPipelineBenchmarks
         runtime.Activate(new NullLogger());
         return new InboundMiddleware(s_app, runtime);
     }
-
-    private sealed class NoOpHandler : IInboundHandler
-    {
-        public ValueTask<InboundResponse?> OnRequestAsync(InboundCall call) => default;
-
-        public void OnCompleted(InboundCall call, in InboundOutcome outcome)
-        {
-        }
-    }
-
-    private sealed class NullLogger : IGovernorLogger
-    {
-        public bool IsEnabled(GovernorLogLevel level) => false;
-
-        public void Write(GovernorLogLevel level, Exception? exception, string messageTemplate, params object?[] args)
-        {
-        }
-    }
 }

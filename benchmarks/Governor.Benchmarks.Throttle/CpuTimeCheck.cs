@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Governor.Interception;
 using Governor.Plugins.Throttle;
 using Governor.Plugins.Throttle.Limiting;
@@ -18,15 +17,15 @@ internal static class CpuTimeCheck
     public static void Run()
     {
         var engine = Fixtures.Engine();
-        var inbound = new InboundThrottleHandler(engine);
+        var inbound = new InboundCheck(engine);
         var outbound = new OutboundThrottleHandler(engine);
         using var tokenBucket = Fixtures.TokenBucket();
         var window = new WindowRateLimiter(1000, Fixtures.PassThreshold, null, 3);
         var clock = ThrottleClock.System;
-        InboundCall noRule = new BenchInboundCall("GET", "/api/customers/42", "/api/customers/{id}");
-        InboundCall path = new BenchInboundCall("GET", "/api/orders", null);
-        InboundCall three = new BenchInboundCall("POST", "/api/v1/items3", "/api/orders/{id}");
-        InboundCall slow = new BenchInboundCall("GET", "/api/slow", null);
+        var noRule = new BenchInboundCall("GET", "/api/customers/42", "/api/customers/{id}");
+        var path = new BenchInboundCall("GET", "/api/orders", null);
+        var three = new BenchInboundCall("POST", "/api/v1/items3", "/api/orders/{id}");
+        var slow = new BenchInboundCall("GET", "/api/slow", null);
         var host = new BenchOutboundCall("https://api.example.com/v1/orders");
 
         Measure("TokenBucketRateLimiter.AttemptAcquire", () =>
@@ -35,10 +34,10 @@ internal static class CpuTimeCheck
             return lease.IsAcquired;
         });
         Measure("RateLimitStrategy (sliding window)", () => window.TryAcquire(clock.NowMs));
-        Measure("inbound, path with no rule", () => Inbound(inbound, noRule));
-        Measure("inbound, path with a rate limit", () => Inbound(inbound, path));
-        Measure("inbound, path + METHOD:path + route, 3 rate limits", () => Inbound(inbound, three));
-        Measure("inbound, rate limit + concurrency limit", () => Inbound(inbound, slow));
+        Measure("inbound, path and route with no rule", () => inbound.Run(noRule));
+        Measure("inbound, path with a rate limit", () => inbound.Run(path));
+        Measure("inbound, path + METHOD:path + route, 3 rate limits", () => inbound.Run(three));
+        Measure("inbound, rate limit + concurrency limit", () => inbound.Run(slow));
         Measure("outbound, host with a rate limit", () =>
         {
             bool passed = outbound.OnRequestAsync(host, CancellationToken.None).Result is null;
@@ -47,39 +46,5 @@ internal static class CpuTimeCheck
         });
     }
 
-    private static bool Inbound(InboundThrottleHandler handler, InboundCall call)
-    {
-        bool passed = handler.OnRequestAsync(call).Result is null;
-        handler.OnCompleted(call, default);
-        return passed;
-    }
-
-    private static void Measure(string name, Func<bool> operation)
-    {
-        var cpu = new List<double>();
-        var wall = new List<double>();
-        for (int round = 0; round < 3; round++)
-        {
-            int passed = 0;
-            var cpuBefore = Environment.CpuUsage.TotalTime;
-            var clock = Stopwatch.StartNew();
-            for (int i = 0; i < Calls; i++)
-            {
-                if (operation())
-                {
-                    passed++;
-                }
-            }
-
-            wall.Add(clock.Elapsed.TotalNanoseconds / Calls);
-            cpu.Add((Environment.CpuUsage.TotalTime - cpuBefore).TotalNanoseconds / Calls);
-            if (passed != Calls)
-            {
-                throw new InvalidOperationException($"{name}: {Calls - passed} calls were rejected; the check measures the pass path only.");
-            }
-        }
-
-        // The delegate call adds about 1-2 ns to every figure.
-        Console.WriteLine($"| {name} | {cpu.Min():F1} ns | {wall.Min():F1} ns |");
-    }
+    private static void Measure(string name, Func<bool> operation) => CpuTime.Measure(name, operation, Calls);
 }

@@ -72,21 +72,62 @@ internal sealed class NullLogger : IGovernorLogger
     }
 }
 
-/// <summary>An inbound call as an ASP.NET Core provider would present it (fixed values, nothing computed).</summary>
+/// <summary>
+/// The throttle's inbound handlers as the ASP.NET Core provider runs them: the path handler and
+/// the route handler (subscribed because the rules name a route template) in the first stage,
+/// before routing; the route handler's route stage once routing matched; completion in reverse.
+/// </summary>
+internal sealed class InboundCheck
+{
+    private readonly InboundThrottleHandler _paths;
+    private readonly RouteThrottleHandler _routes;
+
+    public InboundCheck(ThrottleEngine engine)
+    {
+        _paths = new InboundThrottleHandler(engine);
+        _routes = new RouteThrottleHandler(engine);
+    }
+
+    /// <summary>One request; true when it passed.</summary>
+    public bool Run(BenchInboundCall call)
+    {
+        call.RouteMatched = false;
+        call.HandlerIndex = 0;
+        bool passed = _paths.OnRequestAsync(call).Result is null;
+        call.HandlerIndex = 1;
+        passed &= _routes.OnRequestAsync(call).Result is null;
+        if (passed && call.MatchedRoute is not null)
+        {
+            call.RouteMatched = true;
+            passed = _routes.OnRouteMatchedAsync(call).Result is null;
+        }
+
+        _routes.OnCompleted(call, default);
+        call.HandlerIndex = 0;
+        _paths.OnCompleted(call, default);
+        return passed;
+    }
+}
+
+/// <summary>An inbound call as an ASP.NET Core provider would present it (fixed values, nothing computed); the route template is known once routing matched.</summary>
 internal sealed class BenchInboundCall : InboundCall
 {
-    public BenchInboundCall(string method, string path, string? route)
+    public BenchInboundCall(string method, string path, string? matchedRoute)
     {
         Method = method;
         Path = path;
-        RouteTemplate = route;
+        MatchedRoute = matchedRoute;
     }
 
     public override string Method { get; }
 
     public override string Path { get; }
 
-    public override string? RouteTemplate { get; }
+    public string? MatchedRoute { get; }
+
+    public bool RouteMatched { get; set; }
+
+    public override string? RouteTemplate => RouteMatched ? MatchedRoute : null;
 
     public override string Protocol => "HTTP/1.1";
 

@@ -54,6 +54,13 @@ internal sealed class ThrottleEngine : IStatusProvider
     /// <summary>Called with a short summary after every compilation (the plugin shows it as its detail).</summary>
     public Action<string>? Compiled { get; set; }
 
+    /// <summary>
+    /// Called after every compilation with whether route template names exist: the plugin
+    /// subscribes its route-stage handler only then, so that apps without them never pay for
+    /// the provider's route stage.
+    /// </summary>
+    public Action<bool>? RoutesCompiled { get; set; }
+
     /// <summary>Builds and publishes the compiled form of <paramref name="rules"/>.</summary>
     public void Apply(RuleSet rules)
     {
@@ -74,6 +81,7 @@ internal sealed class ThrottleEngine : IStatusProvider
             }
 
             Volatile.Write(ref _rules, result.Rules);
+            RoutesCompiled?.Invoke(result.Rules.HasRoutes);
             LogNewWarnings(result.Warnings);
             string summary = Summarize(result.Rules, settings);
             _log.Info("Throttle rules version {Version}: {Summary}", rules.Version, summary);
@@ -114,6 +122,11 @@ internal sealed class ThrottleEngine : IStatusProvider
             collector.Counter(stats.Resource, "blocked", stats.Blocked);
             collector.Counter(stats.Resource, "queued", stats.Queued);
             collector.Counter(stats.Resource, "observedBlocks", stats.ObservedBlocks);
+            if (binding.Queues.Length != 0)
+            {
+                collector.Counter(stats.Resource, "abandoned", stats.Abandoned);
+            }
+
             if (binding.Concurrency.Length != 0)
             {
                 collector.Gauge(stats.Resource, "inFlight", binding.Concurrency.Max(g => g.Limiter.InFlight));
@@ -150,97 +163,6 @@ internal sealed class ThrottleEngine : IStatusProvider
         int inbound = rules.Bindings.Count(b => b.Name.Form != Resources.ResourceForm.Host);
         int outbound = rules.Bindings.Count - inbound;
         return string.Create(CultureInfo.InvariantCulture, $"{inbound} inbound and {outbound} outbound resources{(settings.Observe ? ", observe mode" : string.Empty)}");
-    }
-}
-
-/// <summary>Throttles inbound requests (HTTP and gRPC).</summary>
-internal sealed class InboundThrottleHandler : IInboundHandler
-{
-    private readonly ThrottleEngine _engine;
-
-    public InboundThrottleHandler(ThrottleEngine engine)
-    {
-        _engine = engine;
-    }
-
-    public ValueTask<InboundResponse?> OnRequestAsync(InboundCall call)
-    {
-        try
-        {
-            var rules = _engine.Rules;
-            if (!rules.HasInbound)
-            {
-                return default;
-            }
-
-            var match = rules.MatchInbound(call);
-            if (match.Count == 0)
-            {
-                return default;
-            }
-
-            var rejected = Admission.Check(in match, _engine.Clock, out var ticket);
-            if (rejected is not null)
-            {
-                return new ValueTask<InboundResponse?>(rejected.Rejection.For(call.IsGrpc));
-            }
-
-            if (ticket.WaitTicks > 0)
-            {
-                return new ValueTask<InboundResponse?>(EnterAfterAsync(call, match, ticket));
-            }
-
-            return Enter(call, in match, in ticket);
-        }
-        catch (Exception ex)
-        {
-            _engine.ReportFault(ex);
-            return default;
-        }
-    }
-
-    public void OnCompleted(InboundCall call, in InboundOutcome outcome)
-    {
-        try
-        {
-            // Runs also when a later handler answered or the app threw, so permits never leak.
-            object? permits = call.State;
-            if (permits is not null)
-            {
-                call.State = null;
-                Admission.Release(permits);
-            }
-        }
-        catch (Exception ex)
-        {
-            _engine.ReportFault(ex);
-        }
-    }
-
-    private ValueTask<InboundResponse?> Enter(InboundCall call, in Match match, in Ticket ticket)
-    {
-        var rejected = Admission.Enter(in match, in ticket);
-        if (rejected is not null)
-        {
-            return new ValueTask<InboundResponse?>(rejected.Rejection.For(call.IsGrpc));
-        }
-
-        call.State = Admission.PermitState(in match);
-        return default;
-    }
-
-    private async Task<InboundResponse?> EnterAfterAsync(InboundCall call, Match match, Ticket ticket)
-    {
-        try
-        {
-            await Task.Delay(_engine.Clock.ToTimeSpan(ticket.WaitTicks), _engine.Clock.Provider).ConfigureAwait(false);
-            return await Enter(call, in match, in ticket).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            _engine.ReportFault(ex);
-            return null;
-        }
     }
 }
 
@@ -346,9 +268,17 @@ internal sealed class OutboundThrottleHandler : IOutboundHandler
         }
         catch (OperationCanceledException)
         {
-            // The caller gave up while queued: no permit was taken, the call is not sent, and
-            // its cancellation is its answer.
-            Admission.Refund(in match, in ticket);
+            // The caller gave up while queued: no permit was taken, the call is not sent, its
+            // slot goes back to the queue, and its cancellation is its answer.
+            Admission.Abandon(in match, in ticket);
+            for (int i = 0; i < match.Count; i++)
+            {
+                if (match[i].Queues.Length != 0)
+                {
+                    match[i].Stats.AddAbandoned();
+                }
+            }
+
             throw;
         }
 

@@ -19,8 +19,11 @@ public sealed class ThrottlePlugin : IGovernorPlugin
 
     private readonly TimeProvider _time;
     private readonly List<IDisposable> _registrations = new();
+    private readonly object _routeGate = new();
     private IPluginContext? _context;
     private ThrottleEngine? _engine;
+    private IDisposable? _routeSubscription;
+    private bool _running;
 
     public ThrottlePlugin()
         : this(TimeProvider.System)
@@ -48,8 +51,17 @@ public sealed class ThrottlePlugin : IGovernorPlugin
         context.Rules.Changed += OnRulesChanged;
         engine.Apply(context.Rules.Current);
         context.RegisterStatus(engine);
-        _registrations.Add(context.Interception.Inbound.Subscribe(new InboundThrottleHandler(engine), PipelineOrder, context.PluginName));
-        _registrations.Add(context.Interception.Outbound.Subscribe(new OutboundThrottleHandler(engine), PipelineOrder, context.PluginName));
+
+        // The handlers never read durations: without them the providers skip two clock reads per call.
+        _registrations.Add(context.Interception.Inbound.Subscribe(new InboundThrottleHandler(engine), PipelineOrder, context.PluginName, measuresDuration: false));
+        _registrations.Add(context.Interception.Outbound.Subscribe(new OutboundThrottleHandler(engine), PipelineOrder, context.PluginName, measuresDuration: false));
+        lock (_routeGate)
+        {
+            _running = true;
+        }
+
+        engine.RoutesCompiled = UpdateRouteHandler;
+        UpdateRouteHandler(engine.Rules.HasRoutes);
 
         // The contract has no settings-changed event; observe mode and the outbound rejection
         // style are re-read every 2 s so that governor.json can switch them without a restart.
@@ -70,6 +82,33 @@ public sealed class ThrottlePlugin : IGovernorPlugin
         }
 
         _registrations.Clear();
+        lock (_routeGate)
+        {
+            _running = false;
+            _routeSubscription?.Dispose();
+            _routeSubscription = null;
+        }
+    }
+
+    /// <summary>
+    /// Subscribes the route-stage handler while route template names are configured, and only
+    /// then: a subscribed route handler switches on the provider's route stage for every request.
+    /// Runs on the agent's thread (start, rule changes), never on a request.
+    /// </summary>
+    private void UpdateRouteHandler(bool routes)
+    {
+        lock (_routeGate)
+        {
+            if (routes && _running && _routeSubscription is null && _context is { } context && _engine is { } engine)
+            {
+                _routeSubscription = context.Interception.Inbound.Subscribe(new RouteThrottleHandler(engine), PipelineOrder, context.PluginName, measuresDuration: false);
+            }
+            else if (!routes && _routeSubscription is not null)
+            {
+                _routeSubscription.Dispose();
+                _routeSubscription = null;
+            }
+        }
     }
 
     private static string Detail(IPluginContext context, string summary)

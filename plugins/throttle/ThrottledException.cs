@@ -1,4 +1,5 @@
 using System.Net;
+using Governor.Interception;
 
 namespace Governor.Plugins.Throttle;
 
@@ -8,9 +9,11 @@ namespace Governor.Plugins.Throttle;
 /// fallback response instead). Apps cannot reference this type, so it derives from
 /// <see cref="HttpRequestException"/>, which their existing handling of failed calls already
 /// catches; <see cref="HttpRequestException.StatusCode"/> is the fallback's status (429 by
-/// default) and the message names the resource and the strategy.
+/// default) and the message names the resource and the strategy. It is an
+/// <see cref="IGovernorRejection"/>: the outbound provider passes it to the caller, where any
+/// other exception from a handler would be treated as a Governor fault and the call sent (fail-open).
 /// </summary>
-public sealed class ThrottledException : HttpRequestException
+public sealed class ThrottledException : HttpRequestException, IGovernorRejection
 {
     public ThrottledException()
         : this("The outbound call was throttled by Governor.")

@@ -98,6 +98,12 @@ public sealed class AgentHomeCopy : IDisposable
             ["DOTNET_STARTUP_HOOKS"] = StartupHook,
             ["GOVERNOR_LOG_DIR"] = LogDirectory,
             ["GOVERNOR_STATUS_INTERVAL"] = "200ms",
+            // The lossless plugin serves probes on port 15020 of every interface and drains for 5 s
+            // on SIGTERM by default. Tests get any free loopback port and no drain delay unless they
+            // ask (extra wins), so parallel processes never collide and stop as fast as before.
+            ["GOVERNOR_PROBE_PORT"] = "0",
+            ["GOVERNOR_PLUGINS__LOSSLESS__PROBEADDRESS"] = "127.0.0.1",
+            ["GOVERNOR_PLUGINS__LOSSLESS__DRAINDELAY"] = "0",
         };
         if (extra is not null)
         {

@@ -101,6 +101,7 @@ public static class TestApps
         sha.AppendData(Encoding.UTF8.GetBytes($"{tfm}|{sc}|"));
         var files = Directory.EnumerateFiles(projectDir, "*", SearchOption.AllDirectories)
             .Where(f => !f.Contains("/bin/", StringComparison.Ordinal) && !f.Contains("/obj/", StringComparison.Ordinal))
+            .Concat(LinkedFiles(projectDir))
             .Concat(new[] { RepoPaths.Combine("Directory.Build.props"), RepoPaths.Combine("Directory.Packages.props") })
             .Where(File.Exists)
             .OrderBy(f => f, StringComparer.Ordinal);
@@ -111,6 +112,18 @@ public static class TestApps
         }
 
         return Convert.ToHexString(sha.GetHashAndReset());
+    }
+
+    /// <summary>Files a project links from outside its folder (<c>&lt;Compile Include="../Other/File.cs" /&gt;</c>): inputs too.</summary>
+    private static IEnumerable<string> LinkedFiles(string projectDir)
+    {
+        foreach (string project in Directory.EnumerateFiles(projectDir, "*.csproj"))
+        {
+            foreach (System.Text.RegularExpressions.Match link in System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(project), "Include=\"(\\.\\.[/\\\\][^\"*]+)\""))
+            {
+                yield return Path.GetFullPath(Path.Combine(projectDir, link.Groups[1].Value.Replace('\\', '/')));
+            }
+        }
     }
 }
 

@@ -3,9 +3,7 @@
 //   error status=<grpc code> message=<grpc message>
 // Usage: node client.js <host:port> <SayHello|Fail> <name> [key=value metadata...]
 'use strict';
-const path = require('path');
-const grpc = require('@grpc/grpc-js');
-const loader = require('@grpc/proto-loader');
+const { connect, metadataFrom } = require('./greeter');
 
 const [address, method = 'SayHello', name = 'world', ...pairs] = process.argv.slice(2);
 if (!address) {
@@ -13,14 +11,8 @@ if (!address) {
   process.exit(2);
 }
 
-const definition = loader.loadSync(path.join(__dirname, 'greet.proto'), { keepCase: true });
-const greet = grpc.loadPackageDefinition(definition).greet;
-const client = new greet.Greeter(address, grpc.credentials.createInsecure());
-const metadata = new grpc.Metadata();
-for (const pair of pairs) {
-  const eq = pair.indexOf('=');
-  metadata.add(pair.slice(0, eq), pair.slice(eq + 1));
-}
+const client = connect(address);
+const metadata = metadataFrom(pairs);
 
 client[method]({ name }, metadata, { deadline: Date.now() + 10000 }, (error, reply) => {
   if (error) {

@@ -36,6 +36,14 @@ public sealed class HandlerPipeline<THandler>
     /// </summary>
     public bool MeasuresDuration => Volatile.Read(ref _measuresDuration);
 
+    /// <summary>
+    /// Raised after a handler subscribed or unsubscribed, on the thread that did it (never on a
+    /// request path), with no lock held. Providers use it to switch on what only some handlers
+    /// need (e.g. the inbound route stage, <see cref="IInboundRouteHandler"/>); read
+    /// <see cref="Handlers"/> for the current list, since two changes may report out of order.
+    /// </summary>
+    public event Action? Changed;
+
     /// <summary>The plugin that feeds this pipeline, or null when nothing intercepts this point.</summary>
     public string? Provider => Volatile.Read(ref _provider);
 
@@ -58,6 +66,7 @@ public sealed class HandlerPipeline<THandler>
     public IDisposable Subscribe(THandler handler, int order, string owner, bool measuresDuration = true)
     {
         ArgumentNullException.ThrowIfNull(handler);
+        Subscription subscription;
         lock (_gate)
         {
             if (_entries.Length >= MaxHandlers)
@@ -67,8 +76,11 @@ public sealed class HandlerPipeline<THandler>
 
             var entry = new Entry(handler, order, owner, _entries.Length == 0 ? 0 : _entries.Max(e => e.Sequence) + 1, measuresDuration);
             Publish(_entries.Append(entry));
-            return new Subscription(this, entry);
+            subscription = new Subscription(this, entry);
         }
+
+        Changed?.Invoke();
+        return subscription;
     }
 
     /// <summary>The owners of the handlers, in order (for status).</summary>
@@ -80,6 +92,8 @@ public sealed class HandlerPipeline<THandler>
         {
             Publish(_entries.Where(e => !ReferenceEquals(e, entry)));
         }
+
+        Changed?.Invoke();
     }
 
     private void Publish(IEnumerable<Entry> entries)

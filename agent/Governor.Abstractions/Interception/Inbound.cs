@@ -21,6 +21,35 @@ public interface IInboundHandler
     void OnCompleted(InboundCall call, in InboundOutcome outcome);
 }
 
+/// <summary>
+/// An optional second stage for an <see cref="IInboundHandler"/>: implemented by the same handler
+/// object, it runs once per request after the app's routing matched an endpoint and before that
+/// endpoint executes, when <see cref="InboundCall.RouteTemplate"/> is known. The first stage
+/// (<see cref="IInboundHandler.OnRequestAsync"/>) runs before routing, where only the path, the
+/// method and the gRPC method are known; decisions that need the route template belong here.
+/// </summary>
+/// <remarks>
+/// Providers run the route stage only for handlers whose first stage ran and let the request
+/// through, in the same order, with <see cref="InterceptedCall.HandlerIndex"/> set, so
+/// <see cref="InterceptedCall.State"/> is the same slot as in the first stage. It runs at most once
+/// per request (for the first endpoint matched: not again when an error page is re-executed), and
+/// not at all when routing matched nothing or the app does not use endpoint routing.
+/// <see cref="IInboundHandler.OnCompleted"/> runs as usual afterwards, whether or not this stage
+/// ran. A provider that cannot run this stage never calls it (the ASP.NET Core provider does; see
+/// docs/design.md, "Inbound interception").
+/// </remarks>
+public interface IInboundRouteHandler
+{
+    /// <summary>
+    /// Return null to let the request through to the matched endpoint, or a response to answer
+    /// instead of it (later route handlers and the endpoint are then skipped; middleware the app
+    /// placed between routing and its endpoints still runs around the answer). Complete
+    /// synchronously on the common path; a pending result (a wait) holds the request before the
+    /// endpoint without blocking a thread.
+    /// </summary>
+    ValueTask<InboundResponse?> OnRouteMatchedAsync(InboundCall call);
+}
+
 /// <summary>An inbound request as handlers see it. Valid only during the callbacks.</summary>
 public abstract class InboundCall : InterceptedCall
 {
@@ -31,8 +60,20 @@ public abstract class InboundCall : InterceptedCall
     /// <summary>The request path without the path base, e.g. "/orders/42".</summary>
     public abstract string Path { get; }
 
-    /// <summary>The route template (e.g. "/orders/{id}") when routing has already matched an endpoint; otherwise null.</summary>
+    /// <summary>
+    /// The route template (e.g. "/orders/{id}") when routing has already matched an endpoint:
+    /// in <see cref="IInboundRouteHandler.OnRouteMatchedAsync"/> and at completion; usually null
+    /// in <see cref="IInboundHandler.OnRequestAsync"/>, which runs before routing.
+    /// </summary>
     public abstract string? RouteTemplate { get; }
+
+    /// <summary>
+    /// Signalled when the client goes away (connection closed, HTTP/2 stream reset) before the
+    /// request completes. A handler that makes a request wait (queueing) stops waiting then and
+    /// gives back what the request held. <see cref="CancellationToken.None"/> from providers that
+    /// cannot tell.
+    /// </summary>
+    public virtual CancellationToken RequestAborted => CancellationToken.None;
 
     /// <summary>"HTTP/1.1", "HTTP/2", ...</summary>
     public abstract string Protocol { get; }

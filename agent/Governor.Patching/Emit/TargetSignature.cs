@@ -201,7 +201,8 @@ internal sealed class TargetSignature
     /// <summary>True when the struct is returned in memory by the SysV x64 convention (larger than 16 bytes).</summary>
     private static bool NeedsReturnBuffer(Type type)
     {
-        if (!type.IsValueType || type.IsPrimitive || type.IsEnum || type.IsPointer)
+        // System.Void counts as a value type, but nothing is returned (and SizeOf<void> throws).
+        if (type == typeof(void) || !type.IsValueType || type.IsPrimitive || type.IsEnum || type.IsPointer)
         {
             return false;
         }

@@ -21,7 +21,7 @@ public sealed class AspNetCorePlugin : IGovernorPlugin
     internal const string ConfigureKey = "Governor.AspNetCore.Configure";
     internal const string HostingStartupVariable = "ASPNETCORE_HOSTINGSTARTUPASSEMBLIES";
 
-    internal const string ProviderDetail = "ASP.NET Core middleware (hosting startup + IStartupFilter), outermost: HTTP/1.1, HTTP/2, gRPC; can answer (HTTP, gRPC trailers-only); route template known at completion";
+    internal const string ProviderDetail = "ASP.NET Core middleware (hosting startup + IStartupFilter), outermost: HTTP/1.1, HTTP/2, gRPC; can answer (HTTP, gRPC trailers-only), before routing and in the route stage after routing (IInboundRouteHandler); route template known in the route stage and at completion; RequestAborted";
 
     private IPluginContext? _context;
     private string? _bootstrapPath;

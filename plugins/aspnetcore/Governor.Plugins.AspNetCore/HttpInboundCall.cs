@@ -18,6 +18,7 @@ internal sealed class HttpInboundCall : InboundCall
     private bool _routeResolved;
     private string? _completedRoute;
     private IExceptionHandlerFeature? _handled;
+    private Endpoint? _matched;
 
     /// <summary>The handler snapshot this call runs through.</summary>
     internal IInboundHandler[] Handlers { get; private set; } = Array.Empty<IInboundHandler>();
@@ -26,6 +27,31 @@ internal sealed class HttpInboundCall : InboundCall
     internal int Ran { get; set; }
 
     internal HttpContext Http => _http!;
+
+    /// <summary>The context, or null once the call went back to the pool (read by <see cref="RouteCallTable"/> from other threads).</summary>
+    internal HttpContext? HttpOrNull => Volatile.Read(ref _http);
+
+    /// <summary>The call's slot in <see cref="RouteCallTable"/> while the route stage may look for it, else -1.</summary>
+    internal int RouteSlot { get; set; } = -1;
+
+    /// <summary>True when the table was full and the call was registered on its HttpContext as a feature instead.</summary>
+    internal bool RouteStageRegistered { get; set; }
+
+    /// <summary>The route stage ran (it runs once per request, for the first endpoint matched).</summary>
+    internal bool RouteStageRan { get; set; }
+
+    /// <summary>The endpoint routing matched when the route stage ran (the app's, before any replacement).</summary>
+    internal Endpoint? MatchedEndpoint
+    {
+        get => _matched;
+        set => _matched = value;
+    }
+
+    /// <summary>A route handler's pending decision; awaited before completion.</summary>
+    internal Task<InboundResponse?>? RouteWait { get; set; }
+
+    /// <summary>The answer a route handler gave, set when it was written instead of the app's endpoint.</summary>
+    internal InboundResponse? RouteAnswer { get; set; }
 
     public override string Method => _http!.Request.Method;
 
@@ -46,9 +72,10 @@ internal sealed class HttpInboundCall : InboundCall
             }
 
             // Resolved on first use only: a completion no handler asks about costs no lookup.
+            // The matched endpoint covers a request the route stage answered (its endpoint was replaced).
             if (!_routeResolved)
             {
-                _completedRoute = RoutePatternOf(_handled?.Endpoint) ?? RoutePatternOf(_http!.GetEndpoint());
+                _completedRoute = RoutePatternOf(_handled?.Endpoint) ?? RoutePatternOf(_http!.GetEndpoint()) ?? RoutePatternOf(_matched);
                 _routeResolved = true;
             }
 
@@ -77,6 +104,9 @@ internal sealed class HttpInboundCall : InboundCall
 
     public override object NativeContext => _http!;
 
+    /// <summary>Kestrel creates the token's source on first use, so requests no handler asks about pay nothing.</summary>
+    public override CancellationToken RequestAborted => _http!.RequestAborted;
+
     public void Start(HttpContext http, IInboundHandler[] handlers, long timestamp)
     {
         _http = http;
@@ -97,12 +127,18 @@ internal sealed class HttpInboundCall : InboundCall
     public void Reset()
     {
         ResetState();
-        _http = null;
+        Volatile.Write(ref _http, null);
         _grpc = 0;
         _completed = false;
         _routeResolved = false;
         _completedRoute = null;
         _handled = null;
+        _matched = null;
+        RouteSlot = -1;
+        RouteStageRegistered = false;
+        RouteStageRan = false;
+        RouteWait = null;
+        RouteAnswer = null;
         Handlers = Array.Empty<IInboundHandler>();
         Ran = 0;
     }

@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Governor.Interception;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
@@ -123,6 +124,22 @@ internal sealed class InboundMiddleware
         // (await, Task.Run, thread pool, timers capture the ExecutionContext). Set here, in a
         // synchronous frame, and restored right after _next returns, so the value never leaks into
         // the server's own flow (the next request on the same connection).
+        if (_runtime.RouteStageOn)
+        {
+            // The route stage (RouteStage, fed by routing's EndpointMatched event) finds the call
+            // in the table; only while a route handler is subscribed.
+            int slot = RouteCallTable.Add(call, context);
+            if (slot >= 0)
+            {
+                call.RouteSlot = slot;
+            }
+            else
+            {
+                context.Features.Set(call);
+                call.RouteStageRegistered = true;
+            }
+        }
+
         var requestContext = call.ContextIfCreated;
         RequestContext? previous = null;
         if (requestContext is not null)
@@ -144,6 +161,11 @@ internal sealed class InboundMiddleware
                 RequestContext.SetCurrent(previous);
             }
 
+            if (call.RouteWait is { IsCompleted: false })
+            {
+                return CompleteAfterRouteWait(context, call, ExceptionDispatchInfo.Capture(ex));
+            }
+
             Complete(context, call, ex, null);
             throw;
         }
@@ -155,6 +177,11 @@ internal sealed class InboundMiddleware
 
         if (task.IsCompletedSuccessfully)
         {
+            if (call.RouteWait is { IsCompleted: false })
+            {
+                return CompleteAfterRouteWait(context, call, null);
+            }
+
             Complete(context, call, null, null);
             return Task.CompletedTask;
         }
@@ -170,11 +197,41 @@ internal sealed class InboundMiddleware
         }
         catch (Exception ex)
         {
+            await AwaitRouteWait(call).ConfigureAwait(false);
             Complete(context, call, ex, null);
             throw;
         }
 
+        await AwaitRouteWait(call).ConfigureAwait(false);
         Complete(context, call, null, null);
+    }
+
+    /// <summary>
+    /// A route handler's pending decision must finish before completion: the handler may still
+    /// take permits or write its state, and the call goes back to the pool after completion.
+    /// It is normally already finished (the endpoint awaited it), unless the app's middleware
+    /// answered or failed before the endpoint ran.
+    /// </summary>
+    private static async ValueTask AwaitRouteWait(HttpInboundCall call)
+    {
+        if (call.RouteWait is { IsCompleted: false } wait)
+        {
+            try
+            {
+                await wait.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Reported by the endpoint that awaits it; here only the completion order matters.
+            }
+        }
+    }
+
+    private async Task CompleteAfterRouteWait(HttpContext context, HttpInboundCall call, ExceptionDispatchInfo? thrown)
+    {
+        await AwaitRouteWait(call).ConfigureAwait(false);
+        Complete(context, call, thrown?.SourceException, null);
+        thrown?.Throw();
     }
 
     private Task Answer(HttpContext context, HttpInboundCall call, InboundResponse response)
@@ -219,6 +276,24 @@ internal sealed class InboundMiddleware
     {
         try
         {
+            if (call.RouteSlot >= 0 || call.RouteStageRegistered)
+            {
+                if (call.RouteSlot >= 0)
+                {
+                    RouteCallTable.Remove(call.RouteSlot, call);
+                }
+                else
+                {
+                    context.Features.Set<HttpInboundCall>(null);
+                }
+
+                if (answer is null && thrown is null)
+                {
+                    // A route handler answered instead of the endpoint.
+                    answer = call.RouteAnswer;
+                }
+            }
+
             long elapsed = call.StartTimestamp == 0 ? 0 : _time.GetTimestamp() - call.StartTimestamp;
             int status;
             int grpcStatus;

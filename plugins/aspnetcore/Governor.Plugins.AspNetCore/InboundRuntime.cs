@@ -11,8 +11,14 @@ namespace Governor.Plugins.AspNetCore;
 internal sealed class InboundRuntime
 {
     private readonly LogRateLimiter _failures = new(TimeSpan.FromSeconds(10));
+    private readonly object _routeGate = new();
+
+    // One switch per web host (RouteStage.Enable): typed as a BCL delegate so that this type
+    // never refers to ASP.NET Core types (it exists in console apps too).
+    private readonly List<Action<bool>> _routeStages = new();
     private IGovernorLogger _log;
     private volatile bool _active;
+    private volatile bool _routeStageOn;
     private int _hostsSeen;
 
     public InboundRuntime(InterceptionHub hub, IGovernorLogger log, TimeProvider? time = null)
@@ -47,13 +53,76 @@ internal sealed class InboundRuntime
     /// <summary>The last text given to the plugin's status detail.</summary>
     public string Detail { get; set; } = "no web host seen";
 
+    /// <summary>
+    /// True while a subscribed inbound handler implements <see cref="IInboundRouteHandler"/> (and
+    /// the plugin runs): the middleware then registers each call on its HttpContext for the route
+    /// stage, and every host's DiagnosticListener is subscribed. Otherwise the route stage costs nothing.
+    /// </summary>
+    public bool RouteStageOn => _routeStageOn;
+
     public void Activate(IGovernorLogger log)
     {
         _log = log;
         _active = true;
+        Pipeline.Changed -= UpdateRouteStage;
+        Pipeline.Changed += UpdateRouteStage;
+        UpdateRouteStage();
     }
 
-    public void Deactivate() => _active = false;
+    public void Deactivate()
+    {
+        _active = false;
+        Pipeline.Changed -= UpdateRouteStage;
+        UpdateRouteStage();
+    }
+
+    /// <summary>Registers a web host's route stage switch and sets it to the current state.</summary>
+    public void AddRouteStage(Action<bool> enable)
+    {
+        lock (_routeGate)
+        {
+            _routeStages.Add(enable);
+            enable(_routeStageOn);
+        }
+    }
+
+    /// <summary>
+    /// Switches the route stage on while a route handler is subscribed, off otherwise. Runs on
+    /// the thread that changed the pipeline (a plugin starting, stopping or recompiling), never
+    /// on a request.
+    /// </summary>
+    internal void UpdateRouteStage()
+    {
+        try
+        {
+            lock (_routeGate)
+            {
+                bool on = _active && HasRouteHandler(Pipeline.Handlers);
+                _routeStageOn = on;
+                foreach (var enable in _routeStages)
+                {
+                    enable(on);
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            ReportFailure(ex, "route stage switch", null);
+        }
+    }
+
+    private static bool HasRouteHandler(IInboundHandler[] handlers)
+    {
+        foreach (var handler in handlers)
+        {
+            if (handler is IInboundRouteHandler)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>Counts web hosts that ran the bootstrap; returns the new count.</summary>
     public int HostSeen() => Interlocked.Increment(ref _hostsSeen);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -72,6 +73,19 @@ internal static class WebHostWiring
             catch (Exception ex)
             {
                 _runtime.ReportFailure(ex, "host lifecycle wiring", this);
+            }
+
+            try
+            {
+                // The listener the app's routing middleware writes EndpointMatched to (one per host, from DI).
+                if (app.ApplicationServices.GetService<DiagnosticListener>() is { } listener)
+                {
+                    _runtime.AddRouteStage(new RouteStage(_runtime, listener).Enable);
+                }
+            }
+            catch (Exception ex)
+            {
+                _runtime.ReportFailure(ex, "route stage wiring", this);
             }
 
             app.Use(inner => new InboundMiddleware(inner, _runtime).InvokeAsync);

@@ -126,16 +126,24 @@ internal sealed class DiagnosticListenerPath : IObserver<DiagnosticListener>, IO
 
         HttpOutboundCall call;
         HttpResponseMessage? answer;
+        Exception? rejection;
         try
         {
             call = _runtime.Calls.Rent();
             call.Begin(request, _runtime.Pipeline.MeasuresDuration, handlers);
-            (answer, call.HandlersRan) = OutboundRunner.RunRequestHandlers(_runtime, call, handlers, CancellationToken.None);
+            (answer, call.HandlersRan, rejection) = OutboundRunner.RunRequestHandlers(_runtime, call, handlers, CancellationToken.None);
         }
         catch (Exception ex)
         {
             _runtime.Failed(ex, "running request handlers from the diagnostic listener");
             return;
+        }
+
+        if (rejection is not null)
+        {
+            // A deliberate rejection blocks the call as it is: the app sees the handler's own exception.
+            OutboundRunner.Reject(_runtime, call, handlers, call.HandlersRan, rejection);
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(rejection);
         }
 
         if (answer is null)

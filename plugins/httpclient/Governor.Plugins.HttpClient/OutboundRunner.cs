@@ -43,6 +43,12 @@ internal static class OutboundRunner
                 {
                     pending = handlers[i].OnRequestAsync(call, cancellationToken);
                 }
+                catch (Exception ex) when (ex is IGovernorRejection)
+                {
+                    // A deliberate rejection: the app's call fails with it.
+                    Reject(runtime, call, handlers, i + 1, ex);
+                    return Task.FromException<HttpResponseMessage>(ex);
+                }
                 catch (Exception ex)
                 {
                     runtime.HandlerFailed(ex, handlers[i], nameof(IOutboundHandler.OnRequestAsync));
@@ -51,6 +57,7 @@ internal static class OutboundRunner
 
                 if (!pending.IsCompletedSuccessfully)
                 {
+                    // Pending, or faulted (a rejection or a failure): decided where it is awaited.
                     return ContinueAsync(runtime, call, sender, cancellationToken, handlers, pending, i, null);
                 }
 
@@ -103,7 +110,13 @@ internal static class OutboundRunner
 
         while (true)
         {
-            var (answer, ran) = RunRequestHandlers(runtime, call, handlers, cancellationToken);
+            var (answer, ran, rejection) = RunRequestHandlers(runtime, call, handlers, cancellationToken);
+            if (rejection is not null)
+            {
+                Reject(runtime, call, handlers, ran, rejection);
+                ExceptionDispatchInfo.Throw(rejection);
+            }
+
             long sendStart = call.Now();
             HttpResponseMessage? response = null;
             Exception? error = null;
@@ -143,8 +156,10 @@ internal static class OutboundRunner
     /// <summary>
     /// Request callbacks for the synchronous paths (Send, the listener): a handler that goes
     /// asynchronous is waited for on this thread, as the app's own synchronous call would wait.
+    /// Stops at the first answer, or at the first <see cref="IGovernorRejection"/> (returned, for
+    /// the caller to complete the call and throw it).
     /// </summary>
-    public static (HttpResponseMessage? Answer, int Ran) RunRequestHandlers(OutboundRuntime runtime, HttpOutboundCall call, IOutboundHandler[] handlers, CancellationToken cancellationToken)
+    public static (HttpResponseMessage? Answer, int Ran, Exception? Rejection) RunRequestHandlers(OutboundRuntime runtime, HttpOutboundCall call, IOutboundHandler[] handlers, CancellationToken cancellationToken)
     {
         for (int i = 0; i < handlers.Length; i++)
         {
@@ -155,8 +170,12 @@ internal static class OutboundRunner
                 var answer = pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
                 if (answer is not null)
                 {
-                    return (answer, i + 1);
+                    return (answer, i + 1, null);
                 }
+            }
+            catch (Exception ex) when (ex is IGovernorRejection)
+            {
+                return (null, i + 1, ex);
             }
             catch (Exception ex)
             {
@@ -164,7 +183,20 @@ internal static class OutboundRunner
             }
         }
 
-        return (null, handlers.Length);
+        return (null, handlers.Length, null);
+    }
+
+    /// <summary>
+    /// A handler rejected the call on purpose (<see cref="IGovernorRejection"/>): it is not sent;
+    /// the handlers that ran see the rejection as the outcome (no retry), and the call goes back
+    /// to the pool. The caller then fails the app's call with <paramref name="rejection"/>.
+    /// </summary>
+    public static void Reject(OutboundRuntime runtime, HttpOutboundCall call, IOutboundHandler[] handlers, int ran, Exception rejection)
+    {
+        runtime.CountRejected();
+        var outcome = new OutboundOutcome(null, rejection, 0, answeredByHandler: true);
+        runtime.Complete(call, handlers, ran, in outcome);
+        Return(runtime, call);
     }
 
     /// <summary>
@@ -196,6 +228,11 @@ internal static class OutboundRunner
                     {
                         answer = await pendingHandler.ConfigureAwait(false);
                     }
+                    catch (Exception ex) when (ex is IGovernorRejection)
+                    {
+                        Reject(runtime, call, handlers, index + 1, ex);
+                        throw;
+                    }
                     catch (Exception ex)
                     {
                         runtime.HandlerFailed(ex, handlers[index], nameof(IOutboundHandler.OnRequestAsync));
@@ -210,6 +247,11 @@ internal static class OutboundRunner
                     {
                         var pending = handlers[i].OnRequestAsync(call, cancellationToken);
                         answer = pending.IsCompletedSuccessfully ? pending.Result : await pending.ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is IGovernorRejection)
+                    {
+                        Reject(runtime, call, handlers, i + 1, ex);
+                        throw;
                     }
                     catch (Exception ex)
                     {

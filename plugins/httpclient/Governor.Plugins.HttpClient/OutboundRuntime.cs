@@ -21,6 +21,7 @@ internal sealed class OutboundRuntime : IStatusProvider
     private long _retriesRefused;
     private long _handlerFailures;
     private long _blockedByThrow;
+    private long _rejected;
 
     public OutboundRuntime(HandlerPipeline<IOutboundHandler> pipeline, IGovernorLogger log)
     {
@@ -46,6 +47,9 @@ internal sealed class OutboundRuntime : IStatusProvider
     public void CountAnswered() => Interlocked.Increment(ref _answered);
 
     public void CountBlockedByThrow() => Interlocked.Increment(ref _blockedByThrow);
+
+    /// <summary>Calls a handler failed on purpose with an <see cref="IGovernorRejection"/> exception.</summary>
+    public void CountRejected() => Interlocked.Increment(ref _rejected);
 
     public void CountRetryRefused() => Interlocked.Increment(ref _retriesRefused);
 
@@ -164,6 +168,7 @@ internal sealed class OutboundRuntime : IStatusProvider
         collector.Counter("outbound", "retries", Interlocked.Read(ref _retries));
         collector.Counter("outbound", "retriesRefused", Interlocked.Read(ref _retriesRefused));
         collector.Counter("outbound", "blockedByThrow", Interlocked.Read(ref _blockedByThrow));
+        collector.Counter("outbound", "rejected", Interlocked.Read(ref _rejected));
         collector.Counter("outbound", "handlerFailures", Interlocked.Read(ref _handlerFailures));
     }
 }

@@ -51,6 +51,14 @@ internal struct Ticket
     public long NowMs;
     public ulong Counted;
     public long WaitTicks;
+
+    /// <summary>
+    /// The slot each queue guard of the match handed out to a call that must wait (indexed by
+    /// the guard's place among the match's queue guards; 0 where it did not wait), so that a
+    /// call abandoned while it waits gives its slots back. Made only for calls that wait, which
+    /// allocate a timer anyway.
+    /// </summary>
+    public long[]? Slots;
 }
 
 /// <summary>
@@ -97,30 +105,70 @@ internal static class Admission
             }
         }
 
+        int q = 0;
         for (int i = 0; i < match.Count; i++)
         {
             var queues = match[i].Queues;
-            for (int j = 0; j < queues.Length; j++)
+            for (int j = 0; j < queues.Length; j++, q++)
             {
                 var guard = queues[j];
-                long wait = guard.Queue.Reserve(clock.Timestamp);
+                long now = clock.Timestamp;
+                long wait = guard.Queue.Reserve(now);
                 if (wait == UniformQueue.Rejected)
                 {
                     if (guard.Reject())
                     {
-                        Refund(in match, in ticket);
+                        Abandon(in match, in ticket);
                         return guard;
                     }
                 }
                 else if (wait > 0 && !guard.Observe)
                 {
                     ticket.WaitTicks = Math.Max(ticket.WaitTicks, wait);
+                    (ticket.Slots ??= new long[QueueGuards(in match)])[q] = now + wait;
                     guard.Stats.AddQueued();
                 }
             }
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Gives back everything <see cref="Check"/> took for a call that will not go: its rate
+    /// counts, and the queue slots it was waiting for (its caller went away, or a later queue
+    /// rejected it), so that the requests after it do not wait for a call that is gone.
+    /// </summary>
+    public static void Abandon(in Match match, in Ticket ticket)
+    {
+        Refund(in match, in ticket);
+        if (ticket.Slots is not { } slots)
+        {
+            return;
+        }
+
+        for (int i = 0, q = 0; i < match.Count; i++)
+        {
+            var queues = match[i].Queues;
+            for (int j = 0; j < queues.Length; j++, q++)
+            {
+                if (slots[q] != 0)
+                {
+                    queues[j].Queue.Release(slots[q]);
+                }
+            }
+        }
+    }
+
+    private static int QueueGuards(in Match match)
+    {
+        int count = 0;
+        for (int i = 0; i < match.Count; i++)
+        {
+            count += match[i].Queues.Length;
+        }
+
+        return count;
     }
 
     /// <summary>

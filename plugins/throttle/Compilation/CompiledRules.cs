@@ -26,7 +26,8 @@ internal sealed class CompiledRules
         Bindings = bindings;
         Limiters = limiters;
         Stats = stats;
-        HasInbound = paths.Count + routes.Count != 0;
+        HasPaths = paths.Count != 0;
+        HasRoutes = routes.Count != 0;
         HasOutbound = hosts.Count != 0;
     }
 
@@ -39,7 +40,11 @@ internal sealed class CompiledRules
     /// <summary>Outbound hosts.</summary>
     public ResourceTable<HostEntry> Hosts { get; }
 
-    public bool HasInbound { get; }
+    /// <summary>Inbound path or gRPC method names exist (checked before routing).</summary>
+    public bool HasPaths { get; }
+
+    /// <summary>Inbound route template names exist (checked once routing matched an endpoint).</summary>
+    public bool HasRoutes { get; }
 
     public bool HasOutbound { get; }
 
@@ -51,29 +56,21 @@ internal sealed class CompiledRules
     /// <summary>Counters by resource identity, for the next reload to keep.</summary>
     public IReadOnlyDictionary<string, ResourceStats> Stats { get; }
 
-    public Match MatchInbound(InboundCall call)
+    /// <summary>The path (or gRPC method) names a request matches: known before routing.</summary>
+    public Match MatchPath(InboundCall call) => Match(Paths.Find(ResourceName.NormalizePath(call.Path)), call);
+
+    /// <summary>The route template names a request matches, once routing matched <paramref name="template"/>.</summary>
+    public Match MatchRoute(InboundCall call, string template) => Match(Routes.Find(ResourceName.NormalizeRoute(template)), call);
+
+    private static Match Match(PathEntry? entry, InboundCall call)
     {
         var match = default(Match);
-        var entry = Paths.Find(ResourceName.NormalizePath(call.Path));
         if (entry is not null)
         {
             match.Add(entry.Any);
             if (entry.ByMethod.Length != 0)
             {
                 match.Add(entry.ForMethod(call.Method));
-            }
-        }
-
-        if (Routes.Count != 0 && call.RouteTemplate is { } template)
-        {
-            var route = Routes.Find(ResourceName.NormalizeRoute(template));
-            if (route is not null)
-            {
-                match.Add(route.Any);
-                if (route.ByMethod.Length != 0)
-                {
-                    match.Add(route.ForMethod(call.Method));
-                }
             }
         }
 

@@ -29,6 +29,15 @@ internal sealed class Rejection
     /// <summary>gRPC status RESOURCE_EXHAUSTED.</summary>
     public const int ResourceExhausted = 8;
 
+    /// <summary>
+    /// What a request whose client went away while it waited in the queue gets, so that the app
+    /// does not serve it: nobody reads it. 499 is the status proxies log for "client closed
+    /// request"; gRPC's CANCELLED (1) is what the client itself reports.
+    /// </summary>
+    public static readonly InboundResponse ClientGone = new(499);
+
+    public static readonly InboundResponse GrpcClientGone = InboundResponse.Grpc(1, "The client cancelled the call while it waited in Governor's queue.");
+
     public string Resource { get; }
 
     public int StatusCode { get; }

@@ -15,6 +15,7 @@ internal sealed class ResourceStats
     private readonly StripedCounter _blocked = new();
     private readonly StripedCounter _observedBlocks = new();
     private long _queued;
+    private long _abandoned;
 
     public ResourceStats(string resource, IGovernorLogger log, TimeSpan logInterval)
     {
@@ -33,11 +34,16 @@ internal sealed class ResourceStats
 
     public long ObservedBlocks => _observedBlocks.Value;
 
+    /// <summary>Requests whose caller went away while they waited in the queue.</summary>
+    public long Abandoned => Interlocked.Read(ref _abandoned);
+
     // Passed and blocked are counted on every request (blocked on every request of a flood),
     // so they are striped per core; queued requests wait for a timer anyway.
     public void AddPassed() => _passed.Increment();
 
     public void AddQueued() => Interlocked.Increment(ref _queued);
+
+    public void AddAbandoned() => Interlocked.Increment(ref _abandoned);
 
     public void AddBlocked(Guard guard)
     {

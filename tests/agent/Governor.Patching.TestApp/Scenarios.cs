@@ -260,6 +260,16 @@ internal static class Scenarios
         int plain = Work.Compute(4, "abc", ref counter);
         report.Check("unpatched", plain == 7, $"value={plain}");
 
+        var tally = new Tally();
+        long before = Volatile.Read(ref Patches.Counter);
+        using (engine.Patch(typeof(Tally).GetMethod(nameof(Tally.Add))!, prefix: Patch(nameof(Patches.Count)), owner: "void"))
+        {
+            tally.Add(2);
+            tally.Add(3);
+        }
+
+        report.Check("void-instance-method", tally.Value == 5 && Volatile.Read(ref Patches.Counter) - before == 2, $"value={tally.Value} intercepted={Volatile.Read(ref Patches.Counter) - before}");
+
         string? refused = null;
         try
         {

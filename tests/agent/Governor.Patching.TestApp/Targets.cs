@@ -111,6 +111,15 @@ internal sealed class StringHolder : Holder<string>
     }
 }
 
+/// <summary>An instance method returning nothing (as DbDataReader.Close and Dispose(bool) do).</summary>
+internal sealed class Tally
+{
+    public int Value { get; private set; }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public void Add(int n) => Value += n;
+}
+
 internal sealed class Item
 {
     public Item(int id) => Id = id;

@@ -64,6 +64,9 @@ app.MapGet("/run/sql-block", async (string? pg, string run) =>
     Results.Json(await SqlScenarios.Blocked(pg, run)));
 app.MapGet("/run/sql-reader-errors", async (string? pg, string run) =>
     Results.Json(await SqlScenarios.ReaderErrors(pg, run)));
+app.MapGet("/guard/exec", async (string db, string api, bool? async, string run, string name, int? ms, int? n, bool? parallel, string? pg, bool? fail, int? id) =>
+    Results.Json(await GuardScenarios.Exec(new GuardRequest(db, api, async == true, run, name, ms ?? 0, n ?? 1, parallel != false, pg, fail, id ?? 1))));
+app.MapGet("/guard/count", (string run, string name) => Results.Json(new[] { GuardScenarios.Executions(run, name) }));
 
 background.Start();
 app.Run();

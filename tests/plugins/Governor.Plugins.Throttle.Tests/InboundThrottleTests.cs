@@ -117,24 +117,24 @@ public sealed class InboundThrottleTests
     }
 
     [Fact]
-    public void OnRequestAsync_RouteTemplate_MatchesEveryPathOfTheRoute()
+    public void OnRouteMatchedAsync_RouteTemplate_MatchesEveryPathOfTheRoute()
     {
         using var host = new ThrottleHost(Join(RateLimit("rl", 2), Rule("r", "rl", "/orders/{id}")));
 
-        Assert.Equal(1, host.Admitted(1, "GET", "/orders/1", "/orders/{id}"));
-        Assert.Equal(1, host.Admitted(3, "GET", "/orders/2", "orders/{id}"));
+        Assert.Null(host.Routed("GET", "/orders/1", "/orders/{id}"));
+        Assert.Equal(1, Enumerable.Range(2, 3).Count(i => host.Routed("GET", $"/orders/{i}", "orders/{id}") is null));
 
         // Without a matched endpoint the template is unknown, and only path names can apply.
         Assert.Equal(3, host.Admitted(3, "GET", "/orders/3"));
     }
 
     [Fact]
-    public void OnRequestAsync_MethodQualifiedRoute_AppliesToThatMethodOnly()
+    public void OnRouteMatchedAsync_MethodQualifiedRoute_AppliesToThatMethodOnly()
     {
         using var host = new ThrottleHost(Join(RateLimit("rl", 1), Rule("r", "rl", "DELETE:/orders/{id}")));
 
-        Assert.Equal(1, host.Admitted(3, "DELETE", "/orders/1", "/orders/{id}"));
-        Assert.Equal(3, host.Admitted(3, "GET", "/orders/1", "/orders/{id}"));
+        Assert.Equal(1, Enumerable.Range(0, 3).Count(_ => host.Routed("DELETE", "/orders/1", "/orders/{id}") is null));
+        Assert.Equal(3, Enumerable.Range(0, 3).Count(_ => host.Routed("GET", "/orders/1", "/orders/{id}") is null));
     }
 
     [Fact]
@@ -207,22 +207,38 @@ public sealed class InboundThrottleTests
     public void OnRequestAsync_PassPath_AllocatesNothing()
     {
         using var host = new ThrottleHost(Join(RateLimit("rl", 1_000_000), Rule("r", "rl", "/api/orders", "GET:/api/orders", "/api/orders/{id}")));
-        var handler = host.Inbound.Handlers.Single();
-        var call = new FakeInboundCall("GET", "/api/orders", "/api/orders/{id}");
+        // The path handler, and the route handler in its route stage (template known after routing).
+        var handlers = host.Inbound.Handlers;
+        Assert.Equal(2, handlers.Length);
+        var route = (IInboundRouteHandler)handlers[1];
+        var call = new FakeInboundCall("GET", "/api/orders", matchedRoute: "/api/orders/{id}");
+        void Request()
+        {
+            call.RouteMatched = false;
+            call.HandlerIndex = 0;
+            Assert.Null(handlers[0].OnRequestAsync(call).Completed());
+            call.HandlerIndex = 1;
+            Assert.Null(handlers[1].OnRequestAsync(call).Completed());
+            call.RouteMatched = true;
+            Assert.Null(route.OnRouteMatchedAsync(call).Completed());
+            handlers[1].OnCompleted(call, default);
+            call.HandlerIndex = 0;
+            handlers[0].OnCompleted(call, default);
+        }
+
         for (int i = 0; i < 1000; i++)
         {
-            handler.OnRequestAsync(call);
+            Request();
         }
 
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 10_000; i++)
         {
-            var result = handler.OnRequestAsync(call);
-            Assert.Null(result.Completed());
-            handler.OnCompleted(call, default);
+            Request();
         }
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(11_000, host.Context.CollectStatus().Counters[("/api/orders/{id}", "passed")]);
     }
 
     [Fact]

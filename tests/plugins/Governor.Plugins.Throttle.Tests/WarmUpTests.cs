@@ -116,7 +116,7 @@ public sealed class WarmUpTests
     /// count; then tokens are refilled by count (below the warning line, or above it when the
     /// second's traffic was under count/coldFactor) and reduced by what the second admitted.
     /// </summary>
-    private static int[] SentinelCurve(double count, int period, int coldFactor, int[] offered)
+    internal static int[] SentinelCurve(double count, int period, int coldFactor, int[] offered)
     {
         int seconds = offered.Length;
         long warning = (long)(period * count) / (coldFactor - 1);

@@ -23,6 +23,7 @@ public sealed class InboundAppsFixture : IDisposable
         Home = new AgentHomeCopy();
         Home.AddTestPlugin("rec", "Governor.TestPlugins.InboundRecordingPlugin", order: 0, interceptionPoints: new[] { "inbound" });
         Home.AddTestPlugin("block", "Governor.TestPlugins.InboundBlockingPlugin", order: 0, interceptionPoints: new[] { "inbound" });
+        Home.AddTestPlugin("route", "Governor.TestPlugins.InboundRouteBlockingPlugin", order: 0, interceptionPoints: new[] { "inbound" });
     }
 
     public AgentHomeCopy Home { get; }

@@ -156,6 +156,76 @@ public sealed class InboundProcessTests
         Assert.Equal(8, record.GetProperty("grpcStatus").GetInt32());
     }
 
+    [Theory]
+    [InlineData("net8.0")]
+    [InlineData("net10.0")]
+    public async Task RouteStage_MinimalApiAndController_HandlerSeesTemplateAfterRoutingAndAnswersInsteadOfTheEndpoint(string tfm)
+    {
+        var app = _fixture.Get("InboundWebApp", tfm);
+        string tag = RunningApp.NewTag();
+
+        // Passes: the route handler saw the matched template before the endpoint ran.
+        using (var minimal = await app.SendAsync(HttpMethod.Get, "/items/5", tag))
+        {
+            Assert.Equal(HttpStatusCode.OK, minimal.StatusCode);
+            Assert.Equal("/items/{id:int}", minimal.Headers.GetValues("x-route-stage").Single());
+        }
+
+        using (var controller = await app.SendAsync(HttpMethod.Get, "/api/orders/9", tag, http2: true))
+        {
+            Assert.Equal("order 9", await controller.Content.ReadAsStringAsync());
+            Assert.Equal("api/orders/{id}", controller.Headers.GetValues("x-route-stage").Single());
+        }
+
+        // Answers instead of the endpoint, for a minimal API and a controller action.
+        foreach (var (path, template) in new[] { ("/items/6", "/items/{id:int}"), ("/api/orders/10", "api/orders/{id}") })
+        {
+            using var blocked = await app.SendAsync(HttpMethod.Get, path, tag, false, ("x-route-block", template));
+            Assert.Equal((HttpStatusCode)429, blocked.StatusCode);
+            Assert.Equal($"route {template} blocked", await blocked.Content.ReadAsStringAsync());
+            Assert.Equal("route stage", blocked.Headers.GetValues("x-blocked-at").Single());
+            var record = app.WaitForRecord(tag, path);
+            Assert.True(record.GetProperty("answered").GetBoolean());
+            Assert.Equal(429, record.GetProperty("status").GetInt32());
+            // The template stays known at completion although the endpoint never ran.
+            Assert.Equal(template, record.GetProperty("route").GetString());
+        }
+
+        // A template the request does not match is not answered: the decision really used the template.
+        using (var other = await app.SendAsync(HttpMethod.Get, "/items/7", tag, false, ("x-route-block", "api/orders/{id}")))
+        {
+            Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+        }
+
+        // A route handler that waits holds the request before the endpoint, then lets it run (controller: MVC with the endpoint's metadata).
+        var clock = Stopwatch.StartNew();
+        using (var waited = await app.SendAsync(HttpMethod.Get, "/api/orders/11", tag, false, ("x-route-wait-ms", "300")))
+        {
+            Assert.Equal("order 11", await waited.Content.ReadAsStringAsync());
+        }
+
+        Assert.True(clock.ElapsedMilliseconds >= 290, $"answered after {clock.ElapsedMilliseconds} ms");
+        var slow = app.WaitForRecord(tag, "/api/orders/11");
+        Assert.Equal(200, slow.GetProperty("status").GetInt32());
+        Assert.False(slow.GetProperty("answered").GetBoolean());
+    }
+
+    [Theory]
+    [InlineData("net8.0")]
+    [InlineData("net10.0")]
+    public void RouteStage_GrpcMethodEndpoint_GrpcJsClientReceivesStatusFromTheRouteStage(string tfm)
+    {
+        var app = _fixture.Get("InboundWebApp", tfm);
+        string tag = RunningApp.NewTag();
+
+        string verdict = GrpcPeer.Call($"127.0.0.1:{app.Http2Port}", "SayHello", "ada", $"x-test-tag={tag}", "x-route-block=/greet.Greeter/SayHello");
+
+        Assert.Equal("error status=8 message=route /greet.Greeter/SayHello blocked", verdict);
+        var record = app.WaitForRecord(tag, "/greet.Greeter/SayHello");
+        Assert.True(record.GetProperty("answered").GetBoolean());
+        Assert.Equal(8, record.GetProperty("grpcStatus").GetInt32());
+    }
+
     [Fact]
     public async Task Exception_AppThrows_CompletionSeesItAndTheAppsOwnErrorHandlingStillRuns()
     {

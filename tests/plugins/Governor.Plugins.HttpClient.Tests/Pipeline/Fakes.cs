@@ -44,6 +44,9 @@ internal sealed class ScriptedHandler : IOutboundHandler
 
     public bool ThrowOnRequest { get; set; }
 
+    /// <summary>Rejects the call on purpose with this exception (after <see cref="Delay"/>, if any).</summary>
+    public Exception? Reject { get; set; }
+
     public bool ThrowOnCompleted { get; set; }
 
     public TimeSpan? Delay { get; set; }
@@ -65,6 +68,11 @@ internal sealed class ScriptedHandler : IOutboundHandler
         if (Delay is { } delay)
         {
             await Task.Delay(delay, cancellationToken);
+        }
+
+        if (Reject is not null)
+        {
+            throw Reject;
         }
 
         return Answer?.Invoke(call);
@@ -90,4 +98,13 @@ internal sealed class NoOpHandler : IOutboundHandler
     public ValueTask<HttpResponseMessage?> OnRequestAsync(OutboundCall call, CancellationToken cancellationToken) => default;
 
     public OutboundDecision OnCompleted(OutboundCall call, in OutboundOutcome outcome) => OutboundDecision.None;
+}
+
+/// <summary>A deliberate rejection, as a governance plugin raises it (the throttle's ThrottledException is one).</summary>
+internal sealed class RejectedException : HttpRequestException, IGovernorRejection
+{
+    public RejectedException()
+        : base("rejected on purpose", null, HttpStatusCode.TooManyRequests)
+    {
+    }
 }

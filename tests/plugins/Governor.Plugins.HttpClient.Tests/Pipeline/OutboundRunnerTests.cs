@@ -191,6 +191,54 @@ public sealed class OutboundRunnerTests
         Assert.Contains(_log.Lines, l => l.Contains("fail-open", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task SendAsync_HandlerRejectsOnPurpose_NotSentAppGetsTheRejectionHandlersThatRanSeeIt(bool afterWaiting)
+    {
+        var (a, b, c) = (Handler("a"), Handler("b"), Handler("c"));
+        var rejection = new RejectedException();
+        b.Reject = rejection;
+        b.Delay = afterWaiting ? TimeSpan.FromMilliseconds(10) : null;
+
+        var thrown = await Assert.ThrowsAsync<RejectedException>(() => Send(Get(), a, b, c));
+
+        Assert.Same(rejection, thrown);
+        Assert.Equal(0, _network.Sends);
+        Assert.Equal(new[] { "a.request#0", "b.request#0", "b.completed#0:b", "a.completed#0:a" }, _journal);
+        Assert.Same(rejection, a.Outcomes.Single().Exception);
+        Assert.True(a.Outcomes.Single().AnsweredByHandler);
+        Assert.Equal(0, _runtime.HandlerFailures);
+    }
+
+    [Fact]
+    public async Task SendAsync_HandlerThrowsRejectionSynchronously_AppGetsAFaultedTaskWithIt()
+    {
+        var a = Handler("a");
+        var rejecting = new ThrowingHandler(new RejectedException());
+
+        var task = Send(Get(), a, rejecting);
+
+        Assert.True(task.IsFaulted);
+        Assert.Same(rejecting.Rejection, await Assert.ThrowsAsync<RejectedException>(() => task));
+        Assert.Equal(0, _network.Sends);
+        Assert.Same(rejecting.Rejection, a.Outcomes.Single().Exception);
+    }
+
+    [Fact]
+    public void Send_SynchronousHandlerRejectsOnPurpose_TheRejectionIsThrown()
+    {
+        var a = Handler("a");
+        var rejection = new RejectedException();
+        a.Reject = rejection;
+
+        var thrown = Assert.Throws<RejectedException>(() => OutboundRunner.Send(_runtime, new FakeSender(_network), Get(), CancellationToken.None, new IOutboundHandler[] { a }));
+
+        Assert.Same(rejection, thrown);
+        Assert.Equal(0, _network.Sends);
+        Assert.Equal(new[] { "a.request#0", "a.completed#0:a" }, _journal);
+    }
+
     [Fact]
     public async Task SendAsync_NetworkFails_HandlersSeeTheExceptionAndTheAppGetsTheSameOne()
     {
@@ -293,4 +341,16 @@ public sealed class OutboundRunnerTests
 
     private Task<HttpResponseMessage> Send(HttpRequestMessage request, params IOutboundHandler[] handlers) =>
         OutboundRunner.SendAsync(_runtime, new FakeSender(_network), request, CancellationToken.None, handlers);
+
+    /// <summary>Throws from the request callback itself, not from an async method's task.</summary>
+    private sealed class ThrowingHandler : IOutboundHandler
+    {
+        public ThrowingHandler(Exception rejection) => Rejection = rejection;
+
+        public Exception Rejection { get; }
+
+        public ValueTask<HttpResponseMessage?> OnRequestAsync(OutboundCall call, CancellationToken cancellationToken) => throw Rejection;
+
+        public OutboundDecision OnCompleted(OutboundCall call, in OutboundOutcome outcome) => OutboundDecision.None;
+    }
 }

@@ -6,20 +6,34 @@ namespace Governor.Plugins.Throttle.Tests.Fakes;
 internal class FakeInboundCall : InboundCall
 {
     private readonly List<KeyValuePair<string, string>> _responseHeaders = new();
+    private readonly string? _requestTimeRoute;
 
-    public FakeInboundCall(string method, string path, string? routeTemplate = null, bool grpc = false)
+    public FakeInboundCall(string method, string path, string? routeTemplate = null, bool grpc = false, string? matchedRoute = null, CancellationToken aborted = default)
     {
         Method = method;
         Path = path;
-        RouteTemplate = routeTemplate;
+        _requestTimeRoute = routeTemplate;
         IsGrpc = grpc;
+        MatchedRoute = matchedRoute;
+        Aborted = aborted;
     }
 
     public override string Method { get; }
 
     public override string Path { get; }
 
-    public override string? RouteTemplate { get; }
+    /// <summary>Known at request time only when given to the constructor (a provider that routed first).</summary>
+    public override string? RouteTemplate => RouteMatched ? MatchedRoute : _requestTimeRoute;
+
+    /// <summary>The template routing matches after the first stage: the driver runs the route stage with it.</summary>
+    public string? MatchedRoute { get; }
+
+    /// <summary>Set by the driver when routing has matched (before the route stage).</summary>
+    public bool RouteMatched { get; set; }
+
+    public CancellationToken Aborted { get; }
+
+    public override CancellationToken RequestAborted => Aborted;
 
     public override string Protocol => IsGrpc ? "HTTP/2" : "HTTP/1.1";
 

@@ -6,7 +6,9 @@ namespace Governor.Plugins.Throttle.Tests.Fakes;
 /// Drives the real <see cref="HandlerPipeline{THandler}"/> the way the contract says a provider
 /// does: handlers in order with <see cref="InterceptedCall.HandlerIndex"/> set, stop at the first
 /// answer, then completion in reverse order for every handler whose request callback ran —
-/// also when a handler answered or the app threw. Awaits do not capture the test's
+/// also when a handler answered or the app threw. A call with a <see cref="FakeInboundCall.MatchedRoute"/>
+/// goes through the route stage (<see cref="IInboundRouteHandler"/>) after the first stage, as
+/// the ASP.NET Core provider runs it once routing matched. Awaits do not capture the test's
 /// synchronization context, so a delay that fires inside a manual clock's Advance completes
 /// the call right there.
 /// </summary>
@@ -29,6 +31,20 @@ internal static class PipelineDriver
                 {
                     answer = response;
                     break;
+                }
+            }
+
+            if (answer is null && call is FakeInboundCall { MatchedRoute: not null } routed)
+            {
+                // Routing matched an endpoint: the route stage, for the handlers that have one, in order.
+                routed.RouteMatched = true;
+                for (int i = 0; i < ran && answer is null; i++)
+                {
+                    if (handlers[i] is IInboundRouteHandler routeHandler)
+                    {
+                        call.HandlerIndex = i;
+                        answer = await routeHandler.OnRouteMatchedAsync(call).ConfigureAwait(false);
+                    }
                 }
             }
 

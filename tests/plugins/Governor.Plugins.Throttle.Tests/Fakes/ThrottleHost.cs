@@ -35,6 +35,10 @@ internal sealed class ThrottleHost : IDisposable
     public InboundResponse? Request(string method, string path, string? route = null, bool grpc = false) =>
         PipelineDriver.Run(Inbound, new FakeInboundCall(method, path, route, grpc));
 
+    /// <summary>One inbound request whose route template routing matches after the first stage (the usual provider).</summary>
+    public InboundResponse? Routed(string method, string path, string template, bool grpc = false) =>
+        PipelineDriver.Run(Inbound, new FakeInboundCall(method, path, grpc: grpc, matchedRoute: template));
+
     /// <summary>Sends <paramref name="count"/> requests and returns how many got through.</summary>
     public int Admitted(int count, string method, string path, string? route = null)
     {
