@@ -62,7 +62,7 @@ internal static class StartupBenchmark
         }
 
         string summary = Directory.GetFiles(logs.Path, "governor-*.log").Select(File.ReadAllText).SelectMany(t => t.Split('\n')).LastOrDefault(l => l.Contains("plugins started in", StringComparison.Ordinal)) ?? "(no summary line)";
-        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {CpuModel()}; runtime {framework}; {runs} runs each, interleaved");
+        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {MachineInfo.CpuModel()}; runtime {framework}; {runs} runs each, interleaved");
         Console.WriteLine($"agent: {summary.Trim()}");
         Console.WriteLine("| | first response, median (ms) | p90 (ms) | peak RSS, median (MB) |");
         Console.WriteLine("|---|---|---|---|");
@@ -143,15 +143,4 @@ internal static class StartupBenchmark
         return sorted[lo] + ((sorted[hi] - sorted[lo]) * (rank - lo));
     }
 
-    internal static string CpuModel()
-    {
-        try
-        {
-            return File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
-        }
-        catch (IOException)
-        {
-            return "unknown CPU";
-        }
-    }
 }

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Governor.Plugins.Lossless.Tests.Process;
+namespace Governor.Testing;
 
 /// <summary>
 /// A load balancer that behaves like a Kubernetes Service (kube-proxy over the endpoints):
