@@ -227,11 +227,17 @@ public sealed class ThrottleAppFixture : IDisposable
 
     public string Http1 => $"http://127.0.0.1:{Http1Port}";
 
-    /// <summary>The first YAML example of docs/config.md (throttle), exactly as the docs show it.</summary>
+    /// <summary>The first YAML example of the throttle section of docs/config.md, exactly as the docs show it.</summary>
     public static string OpenSergoExample()
     {
-        string doc = File.ReadAllText(RepoPaths.Combine("docs", "config.md (throttle)"));
-        int start = doc.IndexOf("```yaml\n", StringComparison.Ordinal) + "```yaml\n".Length;
+        string doc = File.ReadAllText(RepoPaths.Combine("docs", "config.md"));
+        int section = doc.IndexOf("\n## Throttle plugin configuration", StringComparison.Ordinal);
+        if (section < 0)
+        {
+            throw new InvalidOperationException("docs/config.md has no '## Throttle plugin configuration' section: the OpenSergo example this test uses lives there");
+        }
+
+        int start = doc.IndexOf("```yaml\n", section, StringComparison.Ordinal) + "```yaml\n".Length;
         return doc[start..doc.IndexOf("```", start, StringComparison.Ordinal)];
     }
 
