@@ -201,12 +201,43 @@ public sealed class AppProcess : IDisposable
         _process.Dispose();
     }
 
+    /// <summary>
+    /// A port nobody listens on, below Linux's ephemeral range (32768-60999). Port 0 would hand out an
+    /// ephemeral port, which the load tests' thousands of client connections (in this and the other
+    /// test processes running at the same time) may take as their local port before the app binds it
+    /// ("address already in use"). Random start per process, never the same port twice per process.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        lock (s_ports)
+        {
+            for (int attempt = 0; attempt < 2000; attempt++)
+            {
+                int port = Random.Shared.Next(16000, 32000);
+                if (!s_ports.Add(port))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    using var listener = new TcpListener(IPAddress.Loopback, port);
+                    listener.Start();
+                    return port;
+                }
+                catch (SocketException)
+                {
+                    // Taken: try another.
+                }
+            }
+        }
+
+        using var fallback = new TcpListener(IPAddress.Loopback, 0);
+        fallback.Start();
+        return ((IPEndPoint)fallback.LocalEndpoint).Port;
     }
+
+    private static readonly HashSet<int> s_ports = new();
 
     private void Append(string? line)
     {
