@@ -34,7 +34,7 @@ public sealed class PostgresGuardTests : IClassFixture<PostgresFixture>
     [Fact]
     public async Task Guard_SlowTemplateOnPostgres_OpensRejectsProbesOnceAndCloses()
     {
-        var (context, driver) = GuardedPipeline.Start(TestRules.Breaker(maxAllowedRt: "100ms", triggerRatio: "0.5", minRequestAmount: 5, statDuration: "1s", recoveryTimeout: "1s"));
+        var (context, driver) = GuardedPipeline.Start(TestRules.Breaker(maxAllowedRt: "100ms", triggerRatio: "0.5", minRequestAmount: 5, statDuration: "1s", recoveryTimeout: "3s")); // 3 s: a machine stall right after a re-open must not already reach half-open
         await using var dataSource = NpgsqlDataSource.Create(_server.ConnectionString());
         await WarmUp(dataSource, 6);
         _server.ResetStatementStats();
@@ -76,7 +76,7 @@ public sealed class PostgresGuardTests : IClassFixture<PostgresFixture>
         Assert.Equal(5, _server.StatementCalls("other_template"));
 
         // 3. After recoveryTimeout: of five commands at once, exactly one (the probe) reaches the server; slow, so it opens again.
-        await WaitUntil(opened, TimeSpan.FromSeconds(1.05));
+        await WaitUntil(opened, TimeSpan.FromSeconds(3.05));
         var probeRound = await Task.WhenAll(Enumerable.Range(0, 5).Select(i => Execute(driver, dataSource, SlowSql, 0.5, async: i % 2 == 0)));
         Assert.Single(probeRound, r => r is null);
         Assert.Equal(4, probeRound.Count(r => r is SqlGuardOpenException));
@@ -86,7 +86,7 @@ public sealed class PostgresGuardTests : IClassFixture<PostgresFixture>
 
         // 4. Once the template is fast again, the next probe closes the breaker and everything runs.
         Assert.IsType<SqlGuardOpenException>(await Execute(driver, dataSource, SlowSql, 0, async: false));
-        await WaitUntil(reopened, TimeSpan.FromSeconds(1.05));
+        await WaitUntil(reopened, TimeSpan.FromSeconds(3.05));
         Assert.Null(await Execute(driver, dataSource, SlowSql, 0, async: true));
         Assert.Equal("Closed", State(context));
         for (int i = 0; i < 10; i++)

@@ -32,7 +32,7 @@ public sealed class SqliteGuardTests : IDisposable
     [Fact]
     public async Task Guard_SlowTemplateOnSqlite_OpensRejectsProbesOnceAndCloses()
     {
-        var (context, driver) = GuardedPipeline.Start(TestRules.Breaker(maxAllowedRt: "100ms", triggerRatio: "0.5", minRequestAmount: 5, statDuration: "1s", recoveryTimeout: "1s"));
+        var (context, driver) = GuardedPipeline.Start(TestRules.Breaker(maxAllowedRt: "100ms", triggerRatio: "0.5", minRequestAmount: 5, statDuration: "1s", recoveryTimeout: "3s")); // 3 s: a machine stall right after a re-open must not already reach half-open
         using var connection = Open();
         using var slow = Command(connection, SlowSql, "ms", 120);
         using var other = Command(connection, OtherSql);
@@ -57,7 +57,7 @@ public sealed class SqliteGuardTests : IDisposable
         Assert.Equal(5, Volatile.Read(ref _slowCalls));
 
         // 3. After recoveryTimeout, one probe runs (slowly) and everything sent meanwhile is rejected.
-        await Task.Delay(Remaining(opened, TimeSpan.FromSeconds(1.05)));
+        await Task.Delay(Remaining(opened, TimeSpan.FromSeconds(3.05)));
         var probe = Task.Factory.StartNew(() => RunOnOwnConnection(driver, SlowSql, "ms", 300), TaskCreationOptions.LongRunning);
         while (Volatile.Read(ref _slowCalls) < 6)
         {
@@ -76,7 +76,7 @@ public sealed class SqliteGuardTests : IDisposable
 
         // 4. Fast again: the next probe closes the breaker.
         slow.Parameters["@ms"].Value = 0;
-        await Task.Delay(Remaining(reopened, TimeSpan.FromSeconds(1.05)));
+        await Task.Delay(Remaining(reopened, TimeSpan.FromSeconds(3.05)));
         Assert.Equal(1L, await driver.ExecuteAsync(slow));
         Assert.Equal("Closed", State(context, "guard.db", "SELECT slow_call(@ms) AS guarded"));
         for (int i = 0; i < 5; i++)
