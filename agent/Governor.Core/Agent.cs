@@ -39,6 +39,7 @@ internal sealed class Agent
     private string? _configPath;
     private byte[]? _configHash;
     private Timer? _configTimer;
+    private FileSystemWatcher? _configWatcher;
     private string _summary = string.Empty;
     private int _stopped;
     private readonly List<KeyValuePair<string, double>> _phases = new();
@@ -137,6 +138,7 @@ internal sealed class Agent
 
         StartStatus();
         _configTimer = new Timer(_ => SafeReloadConfig(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        WatchConfig();
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Shutdown();
 
         Phase("status");
@@ -274,17 +276,48 @@ internal sealed class Agent
         }
     }
 
+    // A change applies at once through the watcher; the 1 s poll stays for what watchers miss
+    // (ConfigMap symlink swaps, network file systems, inotify limits).
+    private void WatchConfig()
+    {
+        try
+        {
+            string? directory = Path.GetDirectoryName(Path.GetFullPath(_configPath!));
+            if (directory is null || !Directory.Exists(directory))
+            {
+                return;
+            }
+
+            var watcher = new FileSystemWatcher(directory, Path.GetFileName(_configPath!))
+            {
+                NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.CreationTime,
+            };
+            FileSystemEventHandler changed = (_, _) => SafeReloadConfig();
+            watcher.Changed += changed;
+            watcher.Created += changed;
+            watcher.Deleted += changed;
+            watcher.Renamed += (_, _) => SafeReloadConfig();
+            watcher.EnableRaisingEvents = true;
+            _configWatcher = watcher;
+        }
+        catch (Exception ex)
+        {
+            _log.Warn("Watching {Config} for changes failed ({Reason}); changes are picked up by polling every second", _configPath, ex.Message);
+        }
+    }
+
     /// <summary>governor.json is watched: log level and plugin toggles apply without restart.</summary>
     private void ReloadConfigIfChanged()
     {
-        byte[]? hash = HashOf(_configPath!);
-        if (hash is not null && _configHash is not null ? hash.AsSpan().SequenceEqual(_configHash) : hash == _configHash)
-        {
-            return;
-        }
-
+        // The watcher and the poll may run at once: compare and apply under the same lock.
         lock (_toggleGate)
         {
+            byte[]? hash = HashOf(_configPath!);
+            if (hash is not null && _configHash is not null ? hash.AsSpan().SequenceEqual(_configHash) : hash == _configHash)
+            {
+                return;
+            }
+
             if (Volatile.Read(ref _stopped) != 0)
             {
                 return;
@@ -295,6 +328,14 @@ internal sealed class Agent
             foreach (string problem in next.Problems)
             {
                 _log.Warn("{Message}", problem);
+            }
+
+            if (hash is not null && next.Problems.Any(p => p.Contains("the file is ignored", StringComparison.Ordinal)))
+            {
+                // Unreadable or half-written (the watcher can fire mid-write): keep what is in force
+                // rather than falling back to defaults, which would flip plugin toggles back and forth.
+                _log.Warn("Settings file {Config} could not be read; the previous settings stay in force", _configPath);
+                return;
             }
 
             Volatile.Write(ref _settings, next);
@@ -366,6 +407,7 @@ internal sealed class Agent
             lock (_toggleGate)
             {
                 _configTimer?.Dispose();
+                _configWatcher?.Dispose();
                 _rules.Dispose();
                 _plugins.StopAll(_reader.GetDuration("plugins:stopTimeout", TimeSpan.FromSeconds(5)));
                 _statusFile?.Dispose();
