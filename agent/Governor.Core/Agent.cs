@@ -27,7 +27,9 @@ internal sealed class Agent
     private SettingsStore _settings;
     private SettingsReader _reader = null!;
     private AgentLog? _agentLog;
-    private IGovernorLogger _log = NullLogger.Instance;
+    private readonly DeferredLogger _earlyLog = new();
+    private readonly HostingStartups _hostingStartups = new();
+    private IGovernorLogger _log;
     private AgentInfo _info = null!;
     private PluginManager _plugins = null!;
     private RuleStore _rules = null!;
@@ -39,15 +41,21 @@ internal sealed class Agent
     private string? _configPath;
     private byte[]? _configHash;
     private Timer? _configTimer;
+    private Timer? _settleTimer;
     private FileSystemWatcher? _configWatcher;
     private string _summary = string.Empty;
     private int _stopped;
+    private readonly ManualResetEventSlim _startDone = new(false);
     private readonly List<KeyValuePair<string, double>> _phases = new();
+
+    /// <summary>AppContext key of a ManualResetEventSlim set when the agent's start is over (for the ASP.NET Core bootstrap).</summary>
+    public const string StartingKey = "Governor.Starting";
 
     private Agent(string home, SettingsStore settings)
     {
         _home = home;
         _settings = settings;
+        _log = _earlyLog;
     }
 
     /// <summary>The process-wide interception points (plugins provide and subscribe).</summary>
@@ -58,9 +66,24 @@ internal sealed class Agent
     public string Summary => _summary;
 
     /// <summary>Milliseconds since the agent started at the end of each startup phase (shown in status).</summary>
-    public IReadOnlyList<KeyValuePair<string, double>> StartupPhases => _phases;
+    public IReadOnlyList<KeyValuePair<string, double>> StartupPhases => PhasesSnapshot();
 
-    private void Phase(string name) => _phases.Add(new(name, Math.Round(_clock.Elapsed.TotalMilliseconds, 2)));
+    private KeyValuePair<string, double>[] PhasesSnapshot()
+    {
+        lock (_phases)
+        {
+            return _phases.ToArray();
+        }
+    }
+
+    private void Phase(string name)
+    {
+        // The hook's thread and the start thread both record phases.
+        lock (_phases)
+        {
+            _phases.Add(new(name, Math.Round(_clock.Elapsed.TotalMilliseconds, 2)));
+        }
+    }
 
     public static void Start(string home)
     {
@@ -76,54 +99,102 @@ internal sealed class Agent
         agent.Run();
     }
 
+    /// <summary>
+    /// Before the app's Main (on the startup hook's thread) only what must precede app code:
+    /// settings, the plugin manifests, and what manifests ask to be in place before Main (ASP.NET
+    /// Core hosting startups). Everything else (log, patch engine, plugin loads and starts, rules,
+    /// status) runs on a thread of its own alongside the app, with the startup gate closed: a
+    /// request, outbound call or SQL command intercepted before the plugins have started waits
+    /// for them. <c>governor:startup:mode=blocking</c> does it all before Main instead.
+    /// </summary>
     private void Run()
     {
         _configPath = _settings.Get("config")?.Value ?? Path.Combine(_home, "governor.json");
         _settings = _settings.WithFile(_configPath);
         _configHash = HashOf(_configPath);
         _reader = new SettingsReader(() => Volatile.Read(ref _settings), m => _log.Warn("{Message}", m));
-
-        string appName = _reader.GetString("app") ?? Assembly.GetEntryAssembly()?.GetName().Name ?? "app";
-        string? tag = _reader.GetString("tag") is { Length: > 0 } t ? t : null;
-        Phase("settings");
-        string logDir = StartLog(appName);
-        Phase("log");
-        _info = new AgentInfo(Version, _home, logDir, appName, tag, Environment.ProcessId);
-
-        AppContext.SetData("Governor.ReportDuplicate", (Action<string>)(m => _log.Warn("{Message}", m)));
         foreach (string problem in _settings.Problems)
         {
             _log.Warn("{Message}", problem);
         }
 
+        Phase("settings");
         _status = new StatusHub();
         _status.SetFactsSource(Facts);
         _plugins = new PluginManager(_log, OnPluginStateChanged);
-        _rules = new RuleStore(RulesDirectory(), () => _plugins.Kinds(), _log);
-        _rules.Prefetch();
-
-        StartPatching();
-        Phase("patching");
         _plugins.Discover(Path.Combine(_home, "plugins"));
-        Phase("discover");
         _plugins.WarnUnknownNames(_settings, m => _log.Warn("{Message}", m));
-
         var toStart = new List<PluginRuntime>();
         foreach (var plugin in _plugins.Plugins.Where(p => p.Manifest is not null && p.State == PluginState.Discovered))
         {
             var (enabled, reason) = PluginManager.ResolveEnabled(plugin.Manifest!, _settings, m => _log.Warn("{Message}", m));
-            if (!enabled)
-            {
-                plugin.Transition(PluginState.Disabled, reason);
-                continue;
-            }
-
-            if (_plugins.Load(plugin))
+            if (enabled)
             {
                 toStart.Add(plugin);
             }
+            else
+            {
+                plugin.Transition(PluginState.Disabled, reason);
+            }
         }
 
+        _hostingStartups.Announce(toStart, _log);
+        Phase("discover");
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Shutdown();
+        var startTimeout = _reader.GetDuration("plugins:startTimeout", PluginManager.DefaultStartTimeout);
+        if (StartupMode() == "blocking")
+        {
+            StartAlongside(toStart, startTimeout);
+            Phase("main");
+            return;
+        }
+
+        // Closed before Main, so that no intercepted call slips past plugins that are still starting.
+        var gate = Interception.Startup;
+        gate.HoldTimeout = _reader.GetDuration("startup:holdTimeout", gate.HoldTimeout);
+        gate.Close();
+        AppContext.SetData(StartingKey, _startDone);
+        var thread = new Thread(() => StartAlongside(toStart, startTimeout))
+        {
+            IsBackground = true,
+            Name = "Governor start",
+        };
+        thread.Start();
+        Phase("main");
+    }
+
+    private void StartAlongside(List<PluginRuntime> plugins, TimeSpan startTimeout)
+    {
+        try
+        {
+            StartRest(plugins, startTimeout);
+        }
+        catch (Exception ex)
+        {
+            _log.Error(ex, "Starting the plugins failed; the app goes on without those not started");
+        }
+        finally
+        {
+            Interception.Startup.Open();
+            _startDone.Set();
+        }
+    }
+
+    /// <summary>Log, patch engine, plugin loads, rules, plugin starts (order groups), then status and the settings watch.</summary>
+    private void StartRest(List<PluginRuntime> plugins, TimeSpan startTimeout)
+    {
+        string appName = _reader.GetString("app") ?? Assembly.GetEntryAssembly()?.GetName().Name ?? "app";
+        string? tag = _reader.GetString("tag") is { Length: > 0 } t ? t : null;
+        string logDir = StartLog(appName);
+        _info = new AgentInfo(Version, _home, logDir, appName, tag, Environment.ProcessId);
+        AppContext.SetData("Governor.ReportDuplicate", (Action<string>)(m => _log.Warn("{Message}", m)));
+        Phase("log");
+        _rules = new RuleStore(RulesDirectory(), () => _plugins.Kinds(), _log);
+        _rules.Prefetch();
+        StartPatching();
+        Phase("patching");
+
+        var toStart = plugins.Where(_plugins.Load).ToList();
         Phase("load");
         WarnReadyToRun(toStart);
 
@@ -131,20 +202,81 @@ internal sealed class Agent
         // so every plugin sees its rules in Start.
         _rules.Scan(force: true);
         Phase("rules");
-        _plugins.Start(toStart, CreateContext, _reader.GetDuration("plugins:startTimeout", PluginManager.DefaultStartTimeout));
+        _plugins.Start(toStart, CreateContext, startTimeout);
         Phase("start");
-        _rules.StartWatching(TimeSpan.FromSeconds(1));
+
+        // Governance is in place: release the calls that waited. What only observes (status
+        // publication, file watchers) waits for the app's startup to settle.
+        Interception.Startup.Open();
         _rules.Changed += _ => _status.NotifyStateChanged();
-
-        StartStatus();
         _configTimer = new Timer(_ => SafeReloadConfig(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
-        WatchConfig();
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => Shutdown();
-
-        Phase("status");
         _summary = BuildSummary(_clock.Elapsed);
         _log.Info("{Summary}", _summary);
-        _status.NotifyStateChanged();
+        _log.Debug("The start thread JIT-compiled {Methods} methods in {Ms:0.0} ms (the rest of its time is precompiled code, I/O and waits)", System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: true), System.Runtime.JitInfo.GetCompilationTime(currentThread: true).TotalMilliseconds);
+        var settle = SettleDelay();
+        if (settle <= TimeSpan.Zero)
+        {
+            Settle();
+        }
+        else
+        {
+            _settleTimer = new Timer(_ => Settle(), null, settle, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>Rule and settings file watchers, then status publication (file, EventSource, Meter).</summary>
+    private void Settle()
+    {
+        try
+        {
+            lock (_toggleGate)
+            {
+                if (Volatile.Read(ref _stopped) != 0)
+                {
+                    return;
+                }
+
+                _rules.StartWatching(TimeSpan.FromSeconds(1));
+                WatchConfig();
+                StartStatus();
+                Phase("status");
+                _status.NotifyStateChanged();
+            }
+        }
+        catch (Exception ex)
+        {
+            _log.Warn(ex, "Status publication or file watching could not start; governance is not affected");
+        }
+    }
+
+    /// <summary>
+    /// How long work that governance does not need waits after the agent's start (setting
+    /// <c>startup:settleDelay</c>, default 1 s): opening the log file, the patch engine's
+    /// self-test, status publication and file watchers, so that they do not compete with the
+    /// app's own startup for the CPU.
+    /// </summary>
+    private TimeSpan SettleDelay()
+    {
+        var delay = _reader.GetDuration("startup:settleDelay", TimeSpan.FromSeconds(1));
+        return delay < TimeSpan.Zero ? TimeSpan.Zero : delay;
+    }
+
+    /// <summary>"background" (default) or "blocking" (setting <c>startup:mode</c>); a bad value warns and uses the default.</summary>
+    private string StartupMode()
+    {
+        var setting = _settings.Get("startup:mode");
+        if (setting is null || setting.Value.Equals("background", StringComparison.OrdinalIgnoreCase))
+        {
+            return "background";
+        }
+
+        if (setting.Value.Equals("blocking", StringComparison.OrdinalIgnoreCase))
+        {
+            return "blocking";
+        }
+
+        _log.Warn("Setting governor:startup:mode = '{Value}' (from {Source}) is not valid: use background (governance plugins start alongside the app; intercepted calls wait for them) or blocking (everything starts before the app's Main). Using background.", setting.Value, setting.Source);
+        return "background";
     }
 
     /// <summary>One warning for all plugins that want framework assemblies JIT-compiled (see ReadyToRunCheck).</summary>
@@ -164,8 +296,9 @@ internal sealed class Agent
         string? levelText = _reader.GetString("log:level");
         bool badLevel = levelText is not null && !AgentLog.TryParseLevel(levelText, out level);
         bool stderr = _reader.GetBool("log:stderr", false);
-        _agentLog = AgentLog.Start(logDir, appName, Environment.ProcessId, level, stderr);
+        _agentLog = AgentLog.Start(logDir, appName, Environment.ProcessId, level, stderr, SettleDelay());
         _log = _agentLog.For("agent");
+        _earlyLog.Attach(_log);
         if (badLevel)
         {
             _log.Warn("Setting governor:log:level = '{Value}' is not valid: use Verbose, Debug, Information, Warning, Error or Fatal. Using Information.", levelText);
@@ -184,7 +317,7 @@ internal sealed class Agent
             return;
         }
 
-        _patching = PatchingHost.TryInitialize(_agentLog!.For("patching"), out _patchingReason);
+        _patching = PatchingHost.TryInitialize(_agentLog!.For("patching"), SettleDelay(), out _patchingReason);
 
         // The engine's self-test runs in the background (see PatchEngineBootstrap); republish the
         // status when it has finished.
@@ -231,7 +364,7 @@ internal sealed class Agent
         var rules = _rules.Current;
         return new StatusFacts(Version, _info.ProcessId, _info.AppName, _info.Tag, _home, _agentLog?.FilePath ?? string.Empty, _startedAt, _summary,
             PatchingHost.Describe(_patching, _patchingReason),
-            PluginStatuses(), points, _phases, _rules.Directory, rules.Version, rules.Documents.Count,
+            PluginStatuses(), points, PhasesSnapshot(), _rules.Directory, rules.Version, rules.Documents.Count,
             _rules.Errors.Select(e => e.ToString()).ToList(), _rules.Notes);
 
         static InterceptionPointStatus Point(string name, string? provider, string? detail, IReadOnlyList<string> owners) => new(name, provider, detail, owners);
@@ -404,11 +537,15 @@ internal sealed class Agent
 
         try
         {
+            // A process that exits while governance plugins still start (a short console app):
+            // let the start finish, briefly, so that what started is stopped in order.
+            _startDone.Wait(TimeSpan.FromSeconds(3));
             lock (_toggleGate)
             {
+                _settleTimer?.Dispose();
                 _configTimer?.Dispose();
                 _configWatcher?.Dispose();
-                _rules.Dispose();
+                _rules?.Dispose();
                 _plugins.StopAll(_reader.GetDuration("plugins:stopTimeout", TimeSpan.FromSeconds(5)));
                 _statusFile?.Dispose();
                 _meter?.Dispose();
@@ -432,17 +569,6 @@ internal sealed class Agent
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return null;
-        }
-    }
-
-    private sealed class NullLogger : IGovernorLogger
-    {
-        public static readonly NullLogger Instance = new();
-
-        public bool IsEnabled(GovernorLogLevel level) => false;
-
-        public void Write(GovernorLogLevel level, Exception? exception, string messageTemplate, params object?[] args)
-        {
         }
     }
 }

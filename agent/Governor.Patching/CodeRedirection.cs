@@ -70,9 +70,11 @@ internal sealed unsafe class CodeRedirection
     /// <summary>All or none: each entry's header is checked before any is changed, and a failure undoes the ones done.</summary>
     private bool Attribute(nint[] entryCodes, nint[] entryMethods)
     {
+        // The entries are compiled, so their code and headers are mapped by now: one read serves all.
+        var map = Libc.MemoryMap.Read();
         for (int slot = 0; slot < entryCodes.Length; slot++)
         {
-            if (CodeHeader.MethodOf(entryCodes[slot]) is var owner && owner != entryMethods[slot] && owner != _compiled.Value)
+            if (CodeHeader.MethodOf(entryCodes[slot], map) is var owner && owner != entryMethods[slot] && owner != _compiled.Value)
             {
                 return false;
             }
@@ -80,11 +82,11 @@ internal sealed unsafe class CodeRedirection
 
         for (int slot = 0; slot < entryCodes.Length; slot++)
         {
-            if (!CodeHeader.Attribute(entryCodes[slot], entryMethods[slot], _compiled.Value))
+            if (!CodeHeader.Attribute(entryCodes[slot], entryMethods[slot], _compiled.Value, map))
             {
                 for (int undo = 0; undo < slot; undo++)
                 {
-                    _ = CodeHeader.Attribute(entryCodes[undo], _compiled.Value, entryMethods[undo]);
+                    _ = CodeHeader.Attribute(entryCodes[undo], _compiled.Value, entryMethods[undo], map);
                 }
 
                 return false;

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Runtime;
 using Governor.Patching.Emit;
+using Governor.Patching.Native;
 
 namespace Governor.Patching;
 
@@ -28,6 +29,9 @@ internal sealed class PatchEngine : IPatchEngine
     public string Description { get; }
 
     public Task Ready => _ready.Task;
+
+    /// <summary>Holds a delayed self-test's timer (see <see cref="PatchEngineOptions.SelfTestDelay"/>).</summary>
+    internal Timer? SelfTestTimer { get; set; }
 
     public string? UnavailableReason => _unavailableReason;
 
@@ -58,6 +62,7 @@ internal sealed class PatchEngine : IPatchEngine
 
         _unavailableReason = failure is null ? null : $"self-test failed: {failure}";
         _ready.TrySetResult();
+        SelfTestTimer?.Dispose();
         try
         {
             if (failure is null)
@@ -82,7 +87,7 @@ internal sealed class PatchEngine : IPatchEngine
         if (!_ready.Task.IsCompleted)
         {
             RunSelfTest();
-            if (!_ready.Task.Wait(SelfTestTimeout))
+            if (!WaitParked(_ready.Task, SelfTestTimeout))
             {
                 throw new PatchException($"patching is unavailable: the startup self-test did not finish within {SelfTestTimeout.TotalSeconds:0} s");
             }
@@ -158,7 +163,8 @@ internal sealed class PatchEngine : IPatchEngine
     /// </summary>
     private PatchedMethod Apply(MethodBase target, Action<PatchedMethod, TargetSignature> change)
     {
-        lock (_lock)
+        EnterParked(_lock);
+        try
         {
             try
             {
@@ -182,13 +188,68 @@ internal sealed class PatchEngine : IPatchEngine
                 throw new PatchException($"Cannot patch {Describe(target)}: {e.GetType().Name}: {e.Message}", e);
             }
         }
+        finally
+        {
+            Monitor.Exit(_lock);
+        }
+    }
+
+    /// <summary>
+    /// Takes <paramref name="gate"/>, parked while it waits (see JitHook.Park): the caller may be
+    /// inside a compilation that the thread holding it waits for.
+    /// </summary>
+    private static void EnterParked(object gate)
+    {
+        if (Monitor.TryEnter(gate))
+        {
+            return;
+        }
+
+        bool parked = JitHook.Park();
+        try
+        {
+            Monitor.Enter(gate);
+        }
+        finally
+        {
+            if (parked)
+            {
+                JitHook.Unpark();
+            }
+        }
+    }
+
+    private static bool WaitParked(Task task, TimeSpan timeout)
+    {
+        if (task.IsCompleted)
+        {
+            return true;
+        }
+
+        bool parked = JitHook.Park();
+        try
+        {
+            return task.Wait(timeout);
+        }
+        finally
+        {
+            if (parked)
+            {
+                JitHook.Unpark();
+            }
+        }
     }
 
     private void Unapply(PatchedMethod method, Action<PatchedMethod> change, string message)
     {
-        lock (_lock)
+        EnterParked(_lock);
+        try
         {
             change(method);
+        }
+        finally
+        {
+            Monitor.Exit(_lock);
         }
 
         _log(PatchLogLevel.Information, message);

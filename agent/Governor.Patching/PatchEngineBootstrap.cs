@@ -43,7 +43,7 @@ public static class PatchEngineBootstrap
         {
             if (s_engine is null && s_refusal is null)
             {
-                s_refusal = Start(log, out s_engine);
+                s_refusal = Start(options, log, out s_engine);
                 if (s_refusal is not null)
                 {
                     log(PatchLogLevel.Warning, $"patching unavailable: {s_refusal}");
@@ -55,7 +55,7 @@ public static class PatchEngineBootstrap
         }
     }
 
-    private static string? Start(Action<PatchLogLevel, string> log, out PatchEngine? engine)
+    private static string? Start(PatchEngineOptions options, Action<PatchLogLevel, string> log, out PatchEngine? engine)
     {
         engine = null;
         var version = Environment.Version;
@@ -92,7 +92,16 @@ public static class PatchEngineBootstrap
             // A thread-pool thread, not a new thread: Thread.Start waits until the new thread runs,
             // which costs milliseconds on a loaded machine, while the pool is already warm (the
             // agent core reads its log and rules on it before this).
-            ThreadPool.UnsafeQueueUserWorkItem(static state => ((PatchEngine)state!).RunSelfTest(), candidate);
+            if (options.SelfTestDelay <= TimeSpan.Zero)
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(static state => ((PatchEngine)state!).RunSelfTest(), candidate);
+            }
+            else
+            {
+                // One shot; the engine keeps the timer alive until it fires.
+                candidate.SelfTestTimer = new Timer(static state => ((PatchEngine)state!).RunSelfTest(), candidate, options.SelfTestDelay, Timeout.InfiniteTimeSpan);
+            }
+
             engine = candidate;
             return null;
         }

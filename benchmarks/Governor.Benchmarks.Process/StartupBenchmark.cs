@@ -18,6 +18,7 @@ internal static class StartupBenchmark
         string appDir = "tests/apps/WebApp";
         string framework = "net10.0";
         string home = RepoPaths.AgentHome;
+        var extraEnv = new Dictionary<string, string?>();
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -35,8 +36,13 @@ internal static class StartupBenchmark
                 case "--home" when i + 1 < args.Length:
                     home = Path.GetFullPath(args[++i]);
                     break;
+                case "--env" when i + 1 < args.Length && args[i + 1].IndexOf('=', StringComparison.Ordinal) > 0:
+                    // For the "with agent" side only, e.g. --env GOVERNOR_STARTUP__MODE=blocking.
+                    string pair = args[++i];
+                    extraEnv[pair[..pair.IndexOf('=', StringComparison.Ordinal)]] = pair[(pair.IndexOf('=', StringComparison.Ordinal) + 1)..];
+                    break;
                 default:
-                    Console.Error.WriteLine($"unknown or incomplete option '{args[i]}'; use --runs N, --app DIR, --framework TFM, --home DIR");
+                    Console.Error.WriteLine($"unknown or incomplete option '{args[i]}'; use --runs N, --app DIR, --framework TFM, --home DIR, --env NAME=VALUE");
                     return 2;
             }
         }
@@ -53,17 +59,17 @@ internal static class StartupBenchmark
         var without = new List<(double Ms, double RssMb)>();
         var with = new List<(double Ms, double RssMb)>();
         // One warm-up pair so that disk caches are equally warm for both sides.
-        Measure(app, null, logs.Path);
-        Measure(app, hook, logs.Path);
+        Measure(app, null, logs.Path, extraEnv);
+        Measure(app, hook, logs.Path, extraEnv);
         for (int i = 0; i < runs; i++)
         {
-            without.Add(Measure(app, null, logs.Path));
-            with.Add(Measure(app, hook, logs.Path));
+            without.Add(Measure(app, null, logs.Path, extraEnv));
+            with.Add(Measure(app, hook, logs.Path, extraEnv));
         }
 
         string summary = Directory.GetFiles(logs.Path, "governor-*.log").Select(File.ReadAllText).SelectMany(t => t.Split('\n')).LastOrDefault(l => l.Contains("plugins started in", StringComparison.Ordinal)) ?? "(no summary line)";
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {MachineInfo.CpuModel()}; runtime {framework}; {runs} runs each, interleaved");
-        Console.WriteLine($"agent: {summary.Trim()}");
+        Console.WriteLine($"agent: {summary.Trim()}{(extraEnv.Count == 0 ? string.Empty : $" (with {string.Join(", ", extraEnv.Select(e => $"{e.Key}={e.Value}"))})")}");
         Console.WriteLine("| | first response, median (ms) | p90 (ms) | peak RSS, median (MB) |");
         Console.WriteLine("|---|---|---|---|");
         Row("without agent", without);
@@ -72,13 +78,17 @@ internal static class StartupBenchmark
         return 0;
     }
 
-    private static (double Ms, double RssMb) Measure(PublishedApp app, string? hook, string logDir)
+    private static (double Ms, double RssMb) Measure(PublishedApp app, string? hook, string logDir, Dictionary<string, string?> extraEnv)
     {
         int port = AppProcess.FreePort();
         var env = new Dictionary<string, string?> { ["GOVERNOR_LOG_DIR"] = logDir };
         if (hook is not null)
         {
             env["DOTNET_STARTUP_HOOKS"] = hook;
+            foreach (var (name, value) in extraEnv)
+            {
+                env[name] = value;
+            }
         }
 
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(1) };
@@ -110,8 +120,10 @@ internal static class StartupBenchmark
         }
 
         double ms = clock.Elapsed.TotalMilliseconds;
-        // Let the agent finish its background work (status, log) so peak RSS includes it.
-        Thread.Sleep(300);
+        // Let the agent finish its background work, including what it defers past the app's
+        // startup (log file, patch engine self-test: startup:settleDelay, 1 s), so that peak RSS
+        // includes it. Both sides wait alike.
+        Thread.Sleep(2000);
         double rss = PeakRssMb(process.Id);
         return (ms, rss);
     }

@@ -44,7 +44,7 @@ public sealed class GrayPlugin : IGovernorPlugin
         context.RegisterStatus(stats);
         // Neither handler reads durations: no clock reads are paid for gray.
         _inbound = context.Interception.Inbound.Subscribe(new InboundLabeler(runtime), Order, Name, measuresDuration: false);
-        _outbound = context.Interception.Outbound.Subscribe(new OutboundRouter(runtime), Order, Name, measuresDuration: false);
+        _outbound = context.Interception.Outbound.Subscribe(() => new OutboundRouter(runtime), Order, Name, measuresDuration: false);
         context.SetDetail(state.Describe(options, context.Interception.Outbound.Provider));
         context.Logger.Info("Gray: {Detail}", state.Describe(options, context.Interception.Outbound.Provider));
     }

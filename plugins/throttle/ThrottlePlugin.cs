@@ -54,7 +54,7 @@ public sealed class ThrottlePlugin : IGovernorPlugin
 
         // The handlers never read durations: without them the providers skip two clock reads per call.
         _registrations.Add(context.Interception.Inbound.Subscribe(new InboundThrottleHandler(engine), PipelineOrder, context.PluginName, measuresDuration: false));
-        _registrations.Add(context.Interception.Outbound.Subscribe(new OutboundThrottleHandler(engine), PipelineOrder, context.PluginName, measuresDuration: false));
+        _registrations.Add(context.Interception.Outbound.Subscribe(() => new OutboundThrottleHandler(engine), PipelineOrder, context.PluginName, measuresDuration: false));
         lock (_routeGate)
         {
             _running = true;

@@ -46,7 +46,8 @@ public static class ReleaseAgentHome
         }
 
         // GovernorHome is a global property here, so it overrides Directory.Build.props' value.
-        foreach (string project in new[] { "agent/Governor.StartupHook", "agent/Governor.Core" })
+        // The two interception plugins whose load-time laziness is measured on the shipped layout.
+        foreach (string project in new[] { "agent/Governor.StartupHook", "agent/Governor.Core", "plugins/adonet/Governor.Plugins.AdoNet", "plugins/httpclient/Governor.Plugins.HttpClient" })
         {
             string args = $"build \"{RepoPaths.Combine(project)}\" -c Release -nologo -p:GovernorHome=\"{home}/\" --artifacts-path \"{System.IO.Path.Combine(root, ".build")}\"";
             var (code, output) = TestApps.Run("dotnet", args, TimeSpan.FromMinutes(10));
@@ -65,6 +66,8 @@ public static class ReleaseAgentHome
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var files = Directory.EnumerateFiles(RepoPaths.Combine("agent"), "*", SearchOption.AllDirectories)
+            .Concat(Directory.EnumerateFiles(RepoPaths.Combine("plugins", "adonet"), "*", SearchOption.AllDirectories))
+            .Concat(Directory.EnumerateFiles(RepoPaths.Combine("plugins", "httpclient"), "*", SearchOption.AllDirectories))
             .Concat(Directory.EnumerateFiles(RepoPaths.Combine("build"), "*", SearchOption.AllDirectories))
             .Where(f => !f.Contains("/bin/", StringComparison.Ordinal) && !f.Contains("/obj/", StringComparison.Ordinal))
             .Concat(new[] { "Directory.Build.props", "Directory.Packages.props", "global.json" }.Select(f => RepoPaths.Combine(f)))

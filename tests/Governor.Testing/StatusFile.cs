@@ -50,6 +50,8 @@ public sealed class StatusFile
 
     public static string? PluginReason(JsonElement status, string plugin) => Plugin(status, plugin)?.GetProperty("reason").GetString();
 
+    public static string PluginDetail(JsonElement status, string plugin) => Plugin(status, plugin)?.GetProperty("detail").GetString() ?? string.Empty;
+
     public static JsonElement? Plugin(JsonElement status, string plugin)
     {
         if (!status.TryGetProperty("plugins", out var plugins))

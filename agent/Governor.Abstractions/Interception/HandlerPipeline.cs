@@ -16,6 +16,8 @@ public sealed class HandlerPipeline<THandler>
     private THandler[] _handlers = Array.Empty<THandler>();
     private string? _provider;
     private bool _measuresDuration;
+    private readonly List<Deferred> _deferred = new();
+    private bool _materialized = true;
 
     public HandlerPipeline(string name)
     {
@@ -83,8 +85,87 @@ public sealed class HandlerPipeline<THandler>
         return subscription;
     }
 
-    /// <summary>The owners of the handlers, in order (for status).</summary>
-    public IReadOnlyList<string> Owners => Volatile.Read(ref _entries).Select(e => e.Owner).ToArray();
+    /// <summary>
+    /// Adds a handler created at once, or, while the provider defers the pipeline
+    /// (<see cref="Defer"/>), when it materializes it (<see cref="Materialize"/>). For handlers whose type names types
+    /// of an assembly the app may never load: outbound handlers use System.Net.Http types, and
+    /// loading a handler type loads that assembly, which an app that never sends HTTP need not
+    /// pay for; the outbound provider materializes when System.Net.Http loads. Same ordering and
+    /// disposal as <see cref="Subscribe(THandler, int, string, bool)"/>.
+    /// </summary>
+    public IDisposable Subscribe(Func<THandler> create, int order, string owner, bool measuresDuration = true)
+    {
+        ArgumentNullException.ThrowIfNull(create);
+        lock (_gate)
+        {
+            if (!_materialized)
+            {
+                var pending = new Deferred(this, create, order, owner, measuresDuration);
+                _deferred.Add(pending);
+                return pending;
+            }
+        }
+
+        return Subscribe(create(), order, owner, measuresDuration);
+    }
+
+    /// <summary>
+    /// Called by the provider, before governance plugins subscribe, when it cannot feed the
+    /// pipeline yet: deferred subscriptions keep their handler uncreated until <see cref="Materialize"/>.
+    /// </summary>
+    public void Defer()
+    {
+        lock (_gate)
+        {
+            _materialized = false;
+        }
+    }
+
+    /// <summary>
+    /// Called by the provider when it is about to feed the pipeline: creates the handlers of
+    /// deferred subscriptions (and every later one at once). Returns what failed ("owner: reason");
+    /// a handler whose creation throws is left out.
+    /// </summary>
+    public IReadOnlyList<string> Materialize()
+    {
+        Deferred[] pending;
+        lock (_gate)
+        {
+            _materialized = true;
+            pending = _deferred.ToArray();
+            _deferred.Clear();
+        }
+
+        var failures = new List<string>();
+        foreach (var item in pending)
+        {
+            try
+            {
+                item.Attach(Subscribe(item.Create(), item.Order, item.Owner, item.MeasuresDuration));
+            }
+            catch (Exception ex)
+            {
+                failures.Add($"{item.Owner}: {ex.GetType().Name}: {ex.Message}");
+            }
+        }
+
+        return failures;
+    }
+
+    /// <summary>The owners of the handlers, in order, then those of deferred subscriptions (for status).</summary>
+    public IReadOnlyList<string> Owners
+    {
+        get
+        {
+            string[] pending;
+            lock (_gate)
+            {
+                pending = _deferred.Select(d => d.Owner).ToArray();
+            }
+
+            return Volatile.Read(ref _entries).Select(e => e.Owner).Concat(pending).ToArray();
+        }
+    }
 
     private void Remove(Entry entry)
     {
@@ -105,6 +186,59 @@ public sealed class HandlerPipeline<THandler>
     }
 
     private sealed record Entry(THandler Handler, int Order, string Owner, int Sequence, bool MeasuresDuration);
+
+    private sealed class Deferred : IDisposable
+    {
+        private readonly HandlerPipeline<THandler> _pipeline;
+        private IDisposable? _subscription;
+        private bool _disposed;
+
+        public Deferred(HandlerPipeline<THandler> pipeline, Func<THandler> create, int order, string owner, bool measuresDuration)
+        {
+            _pipeline = pipeline;
+            Create = create;
+            Order = order;
+            Owner = owner;
+            MeasuresDuration = measuresDuration;
+        }
+
+        public Func<THandler> Create { get; }
+
+        public int Order { get; }
+
+        public string Owner { get; }
+
+        public bool MeasuresDuration { get; }
+
+        public void Attach(IDisposable subscription)
+        {
+            bool disposed;
+            lock (_pipeline._gate)
+            {
+                disposed = _disposed;
+                _subscription = disposed ? null : subscription;
+            }
+
+            if (disposed)
+            {
+                subscription.Dispose();
+            }
+        }
+
+        public void Dispose()
+        {
+            IDisposable? subscription;
+            lock (_pipeline._gate)
+            {
+                _disposed = true;
+                _pipeline._deferred.Remove(this);
+                subscription = _subscription;
+                _subscription = null;
+            }
+
+            subscription?.Dispose();
+        }
+    }
 
     private sealed class Subscription : IDisposable
     {
@@ -132,4 +266,7 @@ public sealed class InterceptionHub
 
     /// <summary>The web host's startup and shutdown (for lossless online/offline).</summary>
     public HostLifecycle Host { get; } = new();
+
+    /// <summary>Closed while the agent starts plugins alongside the app: intercepted calls wait for it.</summary>
+    public StartupGate Startup { get; } = new();
 }

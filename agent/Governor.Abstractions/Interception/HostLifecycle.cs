@@ -12,6 +12,8 @@ public sealed class HostLifecycle
     private readonly object _gate = new();
     private Action<IServiceProvider>? _started;
     private Action? _stopping;
+    private Action? _minimumChanged;
+    private TimeSpan? _minimumShutdownTimeout;
     private (string Owner, int Order, Func<CancellationToken, Task> Gate)[] _stopGates = Array.Empty<(string, int, Func<CancellationToken, Task>)>();
     private IServiceProvider? _services;
     private bool _isStopping;
@@ -31,10 +33,44 @@ public sealed class HostLifecycle
 
     /// <summary>
     /// A lower bound for the host's shutdown timeout (<c>HostOptions.ShutdownTimeout</c>), applied
-    /// when the host is built; set it in <see cref="IGovernorPlugin.Start"/>. The larger of the
-    /// app's own value and this one is used.
+    /// when the host is built and again when it changes (a plugin started alongside the app may set
+    /// it after the host was built). The larger of the app's own value and this one is used.
     /// </summary>
-    public TimeSpan? MinimumShutdownTimeout { get; set; }
+    public TimeSpan? MinimumShutdownTimeout
+    {
+        get => _minimumShutdownTimeout;
+        set
+        {
+            _minimumShutdownTimeout = value;
+            Action? changed;
+            lock (_gate)
+            {
+                changed = _minimumChanged;
+            }
+
+            changed?.Invoke();
+        }
+    }
+
+    /// <summary>For the provider: raised when <see cref="MinimumShutdownTimeout"/> is set.</summary>
+    public event Action? MinimumShutdownTimeoutChanged
+    {
+        add
+        {
+            lock (_gate)
+            {
+                _minimumChanged += value;
+            }
+        }
+
+        remove
+        {
+            lock (_gate)
+            {
+                _minimumChanged -= value;
+            }
+        }
+    }
 
     /// <summary>Raised once when the host has started (after the server listens). Late subscribers are called at once.</summary>
     public event Action<IServiceProvider>? Started

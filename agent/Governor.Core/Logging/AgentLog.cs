@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using Serilog;
 using Serilog.Core;
 using Serilog.Events;
@@ -15,6 +16,8 @@ namespace Governor.Core.Logging;
 /// </summary>
 internal sealed class AgentLog : IDisposable
 {
+    private const long SizeLimit = 10 * 1024 * 1024;
+    private const int RetainedFiles = 5;
     private const string Template = "{Timestamp:yyyy-MM-dd HH:mm:ss.fff zzz} [{Level:u3}] {Component}: {Message:lj}{NewLine}{Exception}";
 
     private readonly object _gate = new();
@@ -24,12 +27,22 @@ internal sealed class AgentLog : IDisposable
     private volatile int _level;
     private LoggingLevelSwitch? _levelSwitch;
 
-    private AgentLog(string directory, string appName, int processId, GovernorLogLevel level, bool stderr)
+    private readonly TaskCompletionSource _openNow = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private AgentLog(string directory, string appName, int processId, GovernorLogLevel level, bool stderr, TimeSpan openDelay)
     {
         _level = (int)level;
         Directory = directory;
         FilePath = FileTemplate(directory, appName, processId);
-        _started = Task.Run(() => Open(appName, processId, stderr));
+        _started = openDelay <= TimeSpan.Zero
+            ? Task.Run(() => Open(appName, processId, stderr))
+            : Task.Run(async () =>
+            {
+                // Opening Serilog's rolling file compiles a regular expression (Reflection.Emit and
+                // the JIT): done after the app's startup, unless the agent stops first.
+                await Task.WhenAny(_openNow.Task, Task.Delay(openDelay)).ConfigureAwait(false);
+                Open(appName, processId, stderr);
+            });
     }
 
     /// <summary>The log directory actually used (the temp folder when the configured one is not writable).</summary>
@@ -38,8 +51,9 @@ internal sealed class AgentLog : IDisposable
     /// <summary>The rolling file's name template (Serilog adds the date before the extension).</summary>
     public string FilePath { get; private set; }
 
-    public static AgentLog Start(string directory, string appName, int processId, GovernorLogLevel level, bool stderr) =>
-        new(directory, appName, processId, level, stderr);
+    /// <param name="openDelay">How long the file waits before it is opened (events meanwhile are kept in order).</param>
+    public static AgentLog Start(string directory, string appName, int processId, GovernorLogLevel level, bool stderr, TimeSpan openDelay = default) =>
+        new(directory, appName, processId, level, stderr, openDelay);
 
     public IGovernorLogger For(string component) => new ComponentLogger(this, component);
 
@@ -65,8 +79,12 @@ internal sealed class AgentLog : IDisposable
         }
     }
 
+    /// <summary>Opens the file now if it is still waiting for its delay.</summary>
+    public void OpenNow() => _openNow.TrySetResult();
+
     public void Dispose()
     {
+        OpenNow();
         WaitUntilStarted(TimeSpan.FromSeconds(2));
         _logger?.Dispose();
     }
@@ -160,18 +178,17 @@ internal sealed class AgentLog : IDisposable
     {
         System.IO.Directory.CreateDirectory(directory);
         _levelSwitch = new LoggingLevelSwitch(ToSerilog((GovernorLogLevel)_level));
+        var file = new RollingFileSink(directory, Path.GetFileName(path)[..^".log".Length], new MessageTemplateTextFormatter(Template, CultureInfo.InvariantCulture), SizeLimit, RetainedFiles);
+
+        // Opening the file now (not at the first event) surfaces an unwritable directory here.
+        file.Open(DateTimeOffset.Now);
         var config = new LoggerConfiguration()
             .MinimumLevel.ControlledBy(_levelSwitch)
             .Enrich.WithProperty("Component", "agent")
-            .WriteTo.File(path, outputTemplate: Template, rollingInterval: RollingInterval.Day, fileSizeLimitBytes: 10 * 1024 * 1024, rollOnFileSizeLimit: true, retainedFileCountLimit: 5, shared: false);
+            .WriteTo.Sink(file);
         if (stderr)
         {
             config = config.WriteTo.Sink(new StderrSink());
-        }
-
-        // Opening the file now (not at the first event) surfaces an unwritable directory here.
-        using (File.Open(path.Replace("-.log", $"-{DateTime.Now:yyyyMMdd}.log", StringComparison.Ordinal), FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
-        {
         }
 
         return config.CreateLogger();
@@ -251,7 +268,7 @@ internal sealed class AgentLog : IDisposable
 
     private sealed class StderrSink : ILogEventSink
     {
-        private readonly MessageTemplateTextFormatter _formatter = new("governor " + Template, null);
+        private readonly MessageTemplateTextFormatter _formatter = new("governor " + Template, CultureInfo.InvariantCulture);
 
         public void Emit(LogEvent logEvent)
         {

@@ -229,7 +229,7 @@ internal sealed class PluginManager
             plugin.StartMilliseconds = clock.Elapsed.TotalMilliseconds;
             if (plugin.Transition(PluginState.Started, null, PluginState.Starting))
             {
-                _log.Debug("Plugin {Plugin} started in {Ms:0.0} ms", plugin.Name, plugin.StartMilliseconds);
+                _log.Debug("Plugin {Plugin} started in {Ms:0.0} ms ({Methods} methods JIT-compiled in {JitMs:0.0} ms)", plugin.Name, plugin.StartMilliseconds, System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: true), System.Runtime.JitInfo.GetCompilationTime(currentThread: true).TotalMilliseconds);
                 _onStateChanged(plugin);
             }
             else

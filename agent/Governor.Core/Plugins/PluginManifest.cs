@@ -27,10 +27,17 @@ internal sealed record PluginManifest(
     /// <summary>What the plugin loses when <see cref="ReadyToRunExclude"/> is not honoured (shown in the warning).</summary>
     public string? ReadyToRunDegraded { get; init; }
 
+    /// <summary>
+    /// An assembly in the plugin folder that ASP.NET Core loads as a hosting startup in every web
+    /// host (see HostingStartups): announced before the app's Main, while the plugin itself starts
+    /// alongside the app. Null: none.
+    /// </summary>
+    public string? HostingStartupAssembly { get; init; }
+
     public const string FileName = "plugin.json";
 
     private static readonly string[] s_points = { "inbound", "outbound", "sql" };
-    private static readonly string[] s_fields = { "name", "version", "order", "assembly", "entryType", "description", "interceptionPoints", "enabledByDefault", "startTimeout", "ruleKinds", "readyToRunExclude", "readyToRunDegraded" };
+    private static readonly string[] s_fields = { "name", "version", "order", "assembly", "entryType", "description", "interceptionPoints", "enabledByDefault", "startTimeout", "ruleKinds", "readyToRunExclude", "readyToRunDegraded", "hostingStartupAssembly" };
 
     /// <summary>Reads a manifest; on failure returns null and a message that names the file and the field.</summary>
     public static PluginManifest? TryRead(string path, out string? error)
@@ -95,6 +102,13 @@ internal sealed record PluginManifest(
                 timeout = t;
             }
 
+            string? hostingStartup = String(root, "hostingStartupAssembly");
+            if (hostingStartup is not null && (hostingStartup.Length == 0 || hostingStartup.Any(c => char.IsWhiteSpace(c) || c is ';' or ',' or '/' or '\\') || hostingStartup.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)))
+            {
+                error = $"{path}: hostingStartupAssembly '{hostingStartup}' must be a simple assembly name without '.dll', such as \"My.Bootstrap\"";
+                return null;
+            }
+
             var readyToRun = Strings(root, "readyToRunExclude");
             foreach (string assemblyName in readyToRun)
             {
@@ -109,6 +123,7 @@ internal sealed record PluginManifest(
             {
                 ReadyToRunExclude = readyToRun,
                 ReadyToRunDegraded = String(root, "readyToRunDegraded"),
+                HostingStartupAssembly = hostingStartup,
             };
         }
         catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException)

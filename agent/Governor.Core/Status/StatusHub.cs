@@ -71,6 +71,12 @@ internal sealed class StatusHub
         }
     }
 
+    private static readonly Comparer<(string, string)> s_ordinalKeys = Comparer<(string, string)>.Create(static (a, b) =>
+    {
+        int first = string.CompareOrdinal(a.Item1, b.Item1);
+        return first != 0 ? first : string.CompareOrdinal(a.Item2, b.Item2);
+    });
+
     public IReadOnlyList<ResourceStatus> CollectResources(Action<string, Exception>? onError = null)
     {
         (string Plugin, IStatusProvider Provider)[] providers;
@@ -79,7 +85,9 @@ internal sealed class StatusHub
             providers = _providers.ToArray();
         }
 
-        var map = new SortedDictionary<(string, string), ResourceStatus>();
+        // Ordinal: the default string comparer is culture-sensitive, which loads ICU's collation
+        // data (about 1 MB) into every process only to sort a status file.
+        var map = new SortedDictionary<(string, string), ResourceStatus>(s_ordinalKeys);
         foreach (var (plugin, provider) in providers)
         {
             try

@@ -33,15 +33,16 @@ internal static unsafe class CodeHeader
     /// <param name="code">Start of the entry method's code.</param>
     /// <param name="owner">The entry method's handle (its MethodDesc).</param>
     /// <param name="target">The target's handle.</param>
-    public static bool Attribute(nint code, nint owner, nint target)
+    /// <param name="map">The process's mappings, read after the code was compiled.</param>
+    public static bool Attribute(nint code, nint owner, nint target, Libc.MemoryMap map)
     {
-        if (code == 0 || owner == 0 || target == 0 || !Mapped(code - sizeof(nint), write: false))
+        if (code == 0 || owner == 0 || target == 0 || !Mapped(map, code - sizeof(nint), write: false))
         {
             return false;
         }
 
         nint header = *(nint*)(code - sizeof(nint));
-        if (header == 0 || !Mapped(header + MethodOffset, write: true))
+        if (header == 0 || !Mapped(map, header + MethodOffset, write: true))
         {
             return false;
         }
@@ -51,23 +52,23 @@ internal static unsafe class CodeHeader
     }
 
     /// <summary>The method the runtime attributes <paramref name="code"/> to (for tests), or 0 when the header is unreadable.</summary>
-    public static nint MethodOf(nint code)
+    public static nint MethodOf(nint code, Libc.MemoryMap map)
     {
-        if (code == 0 || !Mapped(code - sizeof(nint), write: false))
+        if (code == 0 || !Mapped(map, code - sizeof(nint), write: false))
         {
             return 0;
         }
 
         nint header = *(nint*)(code - sizeof(nint));
-        return header != 0 && Mapped(header + MethodOffset, write: false) ? *(nint*)(header + MethodOffset) : 0;
+        return header != 0 && Mapped(map, header + MethodOffset, write: false) ? *(nint*)(header + MethodOffset) : 0;
     }
 
     /// <summary>Whether the word at <paramref name="address"/> is mapped readable (and writable if <paramref name="write"/>).</summary>
-    private static bool Mapped(nint address, bool write)
+    private static bool Mapped(Libc.MemoryMap map, nint address, bool write)
     {
         int wanted = write ? Libc.ProtRead | Libc.ProtWrite : Libc.ProtRead;
-        int first = Libc.ProtectionOf(address);
-        int last = Libc.ProtectionOf(address + sizeof(nint) - 1);
+        int first = map.ProtectionOf(address);
+        int last = map.ProtectionOf(address + sizeof(nint) - 1);
         return first >= 0 && last >= 0 && (first & wanted) == wanted && (last & wanted) == wanted;
     }
 }

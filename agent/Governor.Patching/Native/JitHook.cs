@@ -286,20 +286,76 @@ internal static unsafe class JitHook
         return true;
     }
 
-    /// <summary>Compilations inside the hook on the calling thread that counted themselves in <paramref name="bucket"/>.</summary>
+    /// <summary>
+    /// Compilations inside the hook that counted themselves in <paramref name="bucket"/> and cannot
+    /// finish before the patch does: the calling thread's own, and those of parked threads.
+    /// </summary>
     private static int OwnInBucket(HookConfig* config, int bucket)
     {
         nint self = s_pthreadSelf();
         int count = 0;
         for (int i = 0; i < InFlightSlots; i++)
         {
-            if (Volatile.Read(ref config->InFlightThreads[i]) == self && Volatile.Read(ref config->InFlightBuckets[i]) == bucket)
+            nint thread = Volatile.Read(ref config->InFlightThreads[i]);
+            if (thread != 0 && (thread == self || IsParked(thread)) && Volatile.Read(ref config->InFlightBuckets[i]) == bucket)
             {
                 count++;
             }
         }
 
         return count;
+    }
+
+    // Threads blocked waiting for a patch in progress (the engine's lock, its self-test). The app
+    // runs alongside the agent's start: a thread of the app that is inside the JIT (an assembly it
+    // needed loaded, and a plugin patches from the load event) can wait for the engine while the
+    // engine waits for that very compilation; without this, each such patch waited 2 s.
+    private static readonly nint[] s_parked = new nint[InFlightSlots];
+
+    /// <summary>Marks the calling thread as blocked on the engine until <see cref="Unpark"/>.</summary>
+    public static bool Park()
+    {
+        if (s_config == null)
+        {
+            return false;
+        }
+
+        nint self = s_pthreadSelf();
+        for (int i = 0; i < s_parked.Length; i++)
+        {
+            if (Interlocked.CompareExchange(ref s_parked[i], self, 0) == 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    public static void Unpark()
+    {
+        nint self = s_pthreadSelf();
+        for (int i = 0; i < s_parked.Length; i++)
+        {
+            if (Volatile.Read(ref s_parked[i]) == self)
+            {
+                Volatile.Write(ref s_parked[i], 0);
+                return;
+            }
+        }
+    }
+
+    private static bool IsParked(nint thread)
+    {
+        for (int i = 0; i < s_parked.Length; i++)
+        {
+            if (Volatile.Read(ref s_parked[i]) == thread)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>

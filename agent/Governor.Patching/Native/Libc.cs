@@ -109,6 +109,73 @@ internal static unsafe class Libc
     }
 
     /// <summary>
+    /// The mappings of this process at one moment, for answering several protection queries with
+    /// one read of /proc/self/maps: the kernel builds that text anew on every read, under the lock
+    /// the runtime's own mapping changes take (W^X), and attributing one patch's entries asked 64 times.
+    /// </summary>
+    public sealed class MemoryMap
+    {
+        // Plain arrays: no generic collection over a value type (see CodeRedirection).
+        private long[] _starts = new long[256];
+        private long[] _ends = new long[256];
+        private int[] _protections = new int[256];
+        private int _count;
+
+        public static MemoryMap Read()
+        {
+            var map = new MemoryMap();
+            var maps = new MapsReader();
+            while (maps.Next(out long start, out long end, out int protection))
+            {
+                map.Add(start, end, protection);
+            }
+
+            return map;
+        }
+
+        /// <summary>The protection of the mapping that holds <paramref name="address"/>, or -1.</summary>
+        public int ProtectionOf(nint address)
+        {
+            // /proc/self/maps lists mappings in ascending, non-overlapping order.
+            int lo = 0;
+            int hi = _count - 1;
+            while (lo <= hi)
+            {
+                int mid = (lo + hi) >>> 1;
+                if ((long)address < _starts[mid])
+                {
+                    hi = mid - 1;
+                }
+                else if ((long)address >= _ends[mid])
+                {
+                    lo = mid + 1;
+                }
+                else
+                {
+                    return _protections[mid];
+                }
+            }
+
+            return -1;
+        }
+
+        private void Add(long start, long end, int protection)
+        {
+            if (_count == _starts.Length)
+            {
+                Array.Resize(ref _starts, _count * 2);
+                Array.Resize(ref _ends, _count * 2);
+                Array.Resize(ref _protections, _count * 2);
+            }
+
+            _starts[_count] = start;
+            _ends[_count] = end;
+            _protections[_count] = protection;
+            _count++;
+        }
+    }
+
+    /// <summary>
     /// The mappings of this process in ascending address order, read from /proc/self/maps in one
     /// read (lines look like <c>7f5c3c000000-7f5c3c021000 rw-p 00000000 00:00 0 ...</c>).
     /// </summary>

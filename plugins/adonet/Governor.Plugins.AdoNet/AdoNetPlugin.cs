@@ -29,7 +29,7 @@ public sealed class AdoNetPlugin : IGovernorPlugin
             return;
         }
 
-        var runtime = new SqlRuntime(pipeline, context.Logger, context.Settings.GetDuration("readerTimeout", TimeSpan.FromMinutes(10)));
+        var runtime = new SqlRuntime(pipeline, context.Logger, context.Settings.GetDuration("readerTimeout", TimeSpan.FromMinutes(10))) { Startup = context.Interception.Startup };
         SqlRuntime.Activate(runtime);
         _runtime = runtime;
         context.RegisterStatus(runtime);

@@ -91,15 +91,11 @@ internal sealed class ProviderScanner : IDisposable
         // Compiled before the first assembly event: compiling them loads assemblies, whose events
         // would otherwise re-enter the scanner while the JIT is compiling it (measured: a
         // TypeLoadException inside the JIT, which with the patch engine's JIT hook installed
-        // aborts the process instead of surfacing as an exception).
-        foreach (var method in typeof(ProviderScanner).GetMethods(BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
-        {
-            if (!method.IsAbstract && !method.ContainsGenericParameters)
-            {
-                RuntimeHelpers.PrepareMethod(method.MethodHandle);
-            }
-        }
-
+        // aborts the process instead of surfacing as an exception). Only the methods every
+        // assembly load runs: the others use System.Data.Common and System.Reflection.Metadata,
+        // which an app without SQL never loads (about 2 MB), and are compiled the first time an
+        // assembly referencing ADO.NET appears (see EnsurePrepared).
+        Prepare(light: true);
         AppDomain.CurrentDomain.AssemblyLoad += OnAssemblyLoad;
         foreach (var assembly in AppDomain.CurrentDomain.GetAssemblies())
         {
@@ -170,8 +166,132 @@ internal sealed class ProviderScanner : IDisposable
 
     private void Scan(Assembly assembly)
     {
-        if (assembly.IsDynamic || assembly == typeof(DbCommand).Assembly || assembly == typeof(ProviderScanner).Assembly)
+        if (assembly.IsDynamic || assembly == typeof(ProviderScanner).Assembly || IsGovernors(assembly))
         {
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (_disposed || _seen.Contains(assembly))
+            {
+                return;
+            }
+
+            // System.Data.Common defines the bases only (and is never patched, see above).
+            if (!ReferencesBaseAssembly(assembly) || assembly.GetName().Name == "System.Data.Common")
+            {
+                // Most loaded assemblies (the framework, ASP.NET Core) never reference System.Data.Common:
+                // stop at the small assembly-reference table rather than walking every type definition
+                // with System.Reflection.Metadata, which pages in their metadata (measured: adonet cost
+                // ~6 MB of RSS in a web app with no SQL, most of it file-backed pages).
+                _seen.Add(assembly);
+                return;
+            }
+        }
+
+        EnsurePrepared();
+        ScanCandidate(assembly);
+    }
+
+    /// <summary>The agent's and the plugins' own assemblies (in their load contexts): never providers.</summary>
+    private static bool IsGovernors(Assembly assembly) =>
+        System.Runtime.Loader.AssemblyLoadContext.GetLoadContext(assembly)?.Name is { } context
+        && (context == "Governor" || context.StartsWith("Governor plugin ", StringComparison.Ordinal));
+
+    /// <summary>The light methods: what every assembly load runs (see <see cref="Start"/>).</summary>
+    private static readonly HashSet<string> s_light = new(StringComparer.Ordinal)
+    {
+        nameof(Start), nameof(OnAssemblyLoad), nameof(ScanOrQueue), nameof(Scan), nameof(IsGovernors), nameof(ReferencesBaseAssembly), nameof(EnsurePrepared), nameof(Prepare), nameof(Dispose),
+    };
+
+    private readonly object _prepareGate = new();
+    private volatile bool _prepared;
+
+    private static void Prepare(bool light)
+    {
+        foreach (var method in typeof(ProviderScanner).GetMethods(BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
+        {
+            if (!method.IsAbstract && !method.ContainsGenericParameters && s_light.Contains(method.Name) == light)
+            {
+                RuntimeHelpers.PrepareMethod(method.MethodHandle);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Compiles the rest of the scanner the first time an assembly referencing ADO.NET appears, on
+    /// a thread of its own: this thread may be inside the JIT (an assembly load raised while it
+    /// compiles the app's method), and the assemblies the compilation loads raise their events
+    /// there, queued and handed back here.
+    /// </summary>
+    private void EnsurePrepared()
+    {
+        if (_prepared)
+        {
+            return;
+        }
+
+        lock (_prepareGate)
+        {
+            if (_prepared)
+            {
+                return;
+            }
+
+            Assembly[] loadedMeanwhile = Array.Empty<Assembly>();
+            Exception? failure = null;
+            var thread = new Thread(() =>
+            {
+                t_scanning = true;
+                try
+                {
+                    Prepare(light: false);
+                }
+                catch (Exception ex)
+                {
+                    failure = ex;
+                }
+                finally
+                {
+                    loadedMeanwhile = t_queue?.ToArray() ?? Array.Empty<Assembly>();
+                    t_queue?.Clear();
+                    t_scanning = false;
+                }
+            })
+            {
+                IsBackground = true,
+                Name = "Governor adonet prepare",
+            };
+            thread.Start();
+            if (!thread.Join(TimeSpan.FromSeconds(10)))
+            {
+                _log.Warn("Preparing the ADO.NET scanner took more than 10 s; scanning goes on (its methods compile as they run)");
+            }
+
+            if (failure is not null)
+            {
+                _log.Warn(failure, "Preparing the ADO.NET scanner failed; scanning goes on (its methods compile as they run)");
+            }
+
+            _prepared = true;
+            foreach (var assembly in loadedMeanwhile)
+            {
+                (t_queue ??= new Queue<Assembly>()).Enqueue(assembly);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ScanCandidate(Assembly assembly)
+    {
+        if (assembly == typeof(DbCommand).Assembly)
+        {
+            lock (_gate)
+            {
+                _seen.Add(assembly);
+            }
+
             return;
         }
 
@@ -182,7 +302,7 @@ internal sealed class ProviderScanner : IDisposable
                 return;
             }
 
-            if (!MayDefineProviderTypes(assembly))
+            if (!DefinesDerivedTypes(assembly))
             {
                 return;
             }
@@ -249,17 +369,8 @@ internal sealed class ProviderScanner : IDisposable
     /// Reads the assembly's metadata (no type is loaded): does a type derive from DbCommand,
     /// DbDataReader or a provider type found before, directly or through types of its own?
     /// </summary>
-    private unsafe bool MayDefineProviderTypes(Assembly assembly)
+    private unsafe bool DefinesDerivedTypes(Assembly assembly)
     {
-        if (!ReferencesBaseAssembly(assembly))
-        {
-            // Most loaded assemblies (the framework, ASP.NET Core) never reference System.Data.Common:
-            // stop at the small assembly-reference table rather than walking every type definition
-            // with System.Reflection.Metadata, which pages in their metadata (measured: adonet cost
-            // ~6 MB of RSS in a web app with no SQL, most of it file-backed pages).
-            return false;
-        }
-
         if (!assembly.TryGetRawMetadata(out byte* blob, out int length))
         {
             return true;

@@ -23,8 +23,12 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
     private static int t_depth;
 
     private readonly LogRateLimiter _failures = new(TimeSpan.FromSeconds(10));
+    private readonly LogRateLimiter _holdTimeouts = new(TimeSpan.FromSeconds(10));
     private readonly IGovernorLogger _log;
     private readonly Timer _sweeper;
+    private CallPool<AdoSqlCall>? _calls;
+    private ReaderTracker? _readers;
+    private readonly long _readerTimeoutMilliseconds;
     private long _rejected;
     private long _failed;
     private long _readerErrors;
@@ -34,17 +38,53 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
     {
         Pipeline = pipeline;
         _log = log;
-        Readers = new ReaderTracker(this, (long)readerTimeout.TotalMilliseconds);
-        _sweeper = new Timer(static state => ((SqlRuntime)state!).Readers.Sweep(), this, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        _readerTimeoutMilliseconds = (long)readerTimeout.TotalMilliseconds;
+        _sweeper = new Timer(static state => ((SqlRuntime)state!).SweepReaders(), this, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int OpenReaders(ReaderTracker readers) => readers.Count;
+
+    private void SweepReaders()
+    {
+        if (Volatile.Read(ref _readers) is { } readers)
+        {
+            Sweep(readers);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Sweep(ReaderTracker readers) => readers.Sweep();
+
+    // Like Calls: the tracker's slots are calls, whose layout loads System.Data.Common.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ReaderTracker CreateReaders()
+    {
+        Interlocked.CompareExchange(ref _readers, new ReaderTracker(this, _readerTimeoutMilliseconds), null);
+        return _readers;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private CallPool<AdoSqlCall> CreateCalls()
+    {
+        Interlocked.CompareExchange(ref _calls, new CallPool<AdoSqlCall>(Math.Max(16, Environment.ProcessorCount * 8)), null);
+        return _calls;
     }
 
     public static SqlRuntime? Current => Volatile.Read(ref s_current);
 
     public HandlerPipeline<ISqlHandler> Pipeline { get; }
 
-    public CallPool<AdoSqlCall> Calls { get; } = new(Math.Max(16, Environment.ProcessorCount * 8));
+    /// <summary>Closed while governance plugins still start alongside the app (commands wait for it); null: never held.</summary>
+    public StartupGate? Startup { get; set; }
 
-    public ReaderTracker Readers { get; }
+    /// <summary>
+    /// Created at the first command, not with the runtime: the call type's layout loads
+    /// System.Data.Common, which an app without SQL never loads otherwise.
+    /// </summary>
+    public CallPool<AdoSqlCall> Calls => Volatile.Read(ref _calls) ?? CreateCalls();
+
+    public ReaderTracker Readers => Volatile.Read(ref _readers) ?? CreateReaders();
 
     public static void Activate(SqlRuntime? runtime) => Volatile.Write(ref s_current, runtime);
 
@@ -61,8 +101,24 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
             return null;
         }
 
+        if (runtime.Startup is { IsOpen: false } startup)
+        {
+            runtime.HoldForStartup(startup);
+        }
+
         var handlers = runtime.Pipeline.Handlers;
         return handlers.Length == 0 ? null : handlers;
+    }
+
+    // Only while the agent still starts governance plugins alongside the app (e.g. a query in the
+    // app's Main): blocking, also for asynchronous commands, since it lasts milliseconds.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void HoldForStartup(StartupGate startup)
+    {
+        if (!startup.Wait() && _holdTimeouts.TryAcquire(out long suppressed))
+        {
+            _log.Warn("A SQL command waited {Seconds} s (governor:startup:holdTimeout) for the governance plugins to finish starting and went on without those still starting. {Suppressed} similar command(s) not logged since the last one", startup.HoldTimeout.TotalSeconds, suppressed);
+        }
     }
 
     /// <summary>Marks the provider's synchronous part as running (see <see cref="t_depth"/>).</summary>
@@ -243,7 +299,7 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
         collector.Counter("sql", "failed", Interlocked.Read(ref _failed));
         collector.Counter("sql", "readerErrors", Interlocked.Read(ref _readerErrors));
         collector.Counter("sql", "handlerFailures", Interlocked.Read(ref _handlerFailures));
-        collector.Gauge("sql", "openReaders", Readers.Count);
+        collector.Gauge("sql", "openReaders", Volatile.Read(ref _readers) is { } readers ? OpenReaders(readers) : 0);
     }
 
     public void Dispose() => _sweeper.Dispose();

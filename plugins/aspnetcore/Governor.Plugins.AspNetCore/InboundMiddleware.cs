@@ -22,6 +22,7 @@ internal sealed class InboundMiddleware
     private readonly HandlerPipeline<IInboundHandler> _pipeline;
     private readonly CallPool _pool;
     private readonly TimeProvider _time;
+    private readonly StartupGate _startup;
 
     public InboundMiddleware(RequestDelegate next, InboundRuntime runtime)
     {
@@ -30,10 +31,16 @@ internal sealed class InboundMiddleware
         _pipeline = runtime.Pipeline;
         _pool = runtime.Calls;
         _time = runtime.Time;
+        _startup = runtime.Startup;
     }
 
     public Task InvokeAsync(HttpContext context)
     {
+        if (!_startup.IsOpen)
+        {
+            return HoldUntilStarted(context);
+        }
+
         var handlers = _pipeline.Handlers;
         if (handlers.Length == 0 || !_runtime.IsActive)
         {
@@ -41,6 +48,19 @@ internal sealed class InboundMiddleware
         }
 
         return RunHandlers(context, handlers);
+    }
+
+    // Only while the agent still starts governance plugins (the first requests after the server
+    // listens): they are what would label, limit or route this request.
+    private async Task HoldUntilStarted(HttpContext context)
+    {
+        if (!await _startup.WaitAsync(context.RequestAborted).ConfigureAwait(false))
+        {
+            _runtime.ReportHoldTimeout(_startup.HoldTimeout);
+        }
+
+        var handlers = _pipeline.Handlers;
+        await (handlers.Length == 0 || !_runtime.IsActive ? _next(context) : RunHandlers(context, handlers)).ConfigureAwait(false);
     }
 
     private Task RunHandlers(HttpContext context, IInboundHandler[] handlers)

@@ -37,9 +37,20 @@ internal static class WebHostWiring
             if (!legacy)
             {
                 services.AddSingleton<IHostedService>(new StopGateService(runtime));
-                services.PostConfigure<HostOptions>(options => ApplyMinimumShutdownTimeout(runtime, options));
+                services.PostConfigure<HostOptions>(options => TrackMinimumShutdownTimeout(runtime, options));
             }
         });
+    }
+
+    /// <summary>
+    /// Applies the minimum now and whenever it changes: a governance plugin that starts alongside
+    /// the app (lossless) may set it after the host was built, and the host reads this same
+    /// options object when it stops.
+    /// </summary>
+    internal static void TrackMinimumShutdownTimeout(InboundRuntime runtime, HostOptions options)
+    {
+        ApplyMinimumShutdownTimeout(runtime, options);
+        runtime.Host.MinimumShutdownTimeoutChanged += () => ApplyMinimumShutdownTimeout(runtime, options);
     }
 
     /// <summary>Raises <see cref="HostOptions.ShutdownTimeout"/> to the lifecycle's minimum; never lowers the app's value.</summary>

@@ -114,10 +114,15 @@ internal sealed class DiagnosticListenerPath : IObserver<DiagnosticListener>, IO
 
     /// <summary>Only the three events above, and only while a handler is subscribed; never the activity.</summary>
     private bool IsEnabled(string name, object? request, object? context) =>
-        name is RequestEvent or ResponseEvent or ExceptionEvent && _runtime.Pipeline.HasHandlers;
+        name is RequestEvent or ResponseEvent or ExceptionEvent && (_runtime.Pipeline.HasHandlers || _runtime.Startup is { IsOpen: false });
 
     private void OnRequest(object? payload)
     {
+        if (_runtime.Startup is { IsOpen: false } startup && !startup.Wait())
+        {
+            _runtime.ReportHoldTimeout(startup.HoldTimeout);
+        }
+
         var handlers = _runtime.Pipeline.Handlers;
         if (handlers.Length == 0 || _request.Read(payload) is not HttpRequestMessage request)
         {

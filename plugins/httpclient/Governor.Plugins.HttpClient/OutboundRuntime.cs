@@ -15,7 +15,9 @@ internal sealed class OutboundRuntime : IStatusProvider
     private static OutboundRuntime? s_current;
 
     private readonly LogRateLimiter _failures = new(TimeSpan.FromSeconds(10));
+    private readonly LogRateLimiter _holdTimeouts = new(TimeSpan.FromSeconds(10));
     private readonly IGovernorLogger _log;
+    private CallPool<HttpOutboundCall>? _calls;
     private long _answered;
     private long _retries;
     private long _retriesRefused;
@@ -33,7 +35,14 @@ internal sealed class OutboundRuntime : IStatusProvider
 
     public HandlerPipeline<IOutboundHandler> Pipeline { get; }
 
-    public CallPool<HttpOutboundCall> Calls { get; } = new(Math.Max(16, Environment.ProcessorCount * 8));
+    /// <summary>
+    /// Created at the first call, not with the runtime: its call type's layout loads
+    /// System.Net.Http, which the plugin leaves unloaded in apps that never send HTTP.
+    /// </summary>
+    public CallPool<HttpOutboundCall> Calls => Volatile.Read(ref _calls) ?? CreateCalls();
+
+    /// <summary>Closed while governance plugins still start alongside the app (calls wait for it); null: never held.</summary>
+    public StartupGate? Startup { get; set; }
 
     /// <summary>Which path intercepts ("patch" or "listener"), for the status counters.</summary>
     public string Mechanism { get; set; } = "none";
@@ -42,7 +51,23 @@ internal sealed class OutboundRuntime : IStatusProvider
 
     public long HandlerFailures => Interlocked.Read(ref _handlerFailures);
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private CallPool<HttpOutboundCall> CreateCalls()
+    {
+        Interlocked.CompareExchange(ref _calls, new CallPool<HttpOutboundCall>(Math.Max(16, Environment.ProcessorCount * 8)), null);
+        return _calls;
+    }
+
     public static void Activate(OutboundRuntime? runtime) => Volatile.Write(ref s_current, runtime);
+
+    /// <summary>A call waited the whole hold timeout for the agent's start and went on without the plugins still starting.</summary>
+    public void ReportHoldTimeout(TimeSpan holdTimeout)
+    {
+        if (_holdTimeouts.TryAcquire(out long suppressed))
+        {
+            _log.Warn("An outbound call waited {Seconds} s (governor:startup:holdTimeout) for the governance plugins to finish starting and went on without those still starting. {Suppressed} similar call(s) not logged since the last one", holdTimeout.TotalSeconds, suppressed);
+        }
+    }
 
     public void CountAnswered() => Interlocked.Increment(ref _answered);
 

@@ -117,12 +117,35 @@ internal static class OutboundDispatch
     {
         var runtime = OutboundRuntime.Current;
         Governor.Interception.IOutboundHandler[] handlers;
-        if (runtime is null || (handlers = runtime.Pipeline.Handlers).Length == 0)
+        if (runtime is null)
+        {
+            return sender.SendAsync(request, cancellationToken);
+        }
+
+        if (runtime.Startup is { IsOpen: false } startup)
+        {
+            return HeldSendAsync(runtime, startup, sender, request, cancellationToken);
+        }
+
+        if ((handlers = runtime.Pipeline.Handlers).Length == 0)
         {
             return sender.SendAsync(request, cancellationToken);
         }
 
         return OutboundRunner.SendAsync(runtime, sender, request, cancellationToken, handlers);
+    }
+
+    // Only while the agent still starts governance plugins alongside the app.
+    private static async Task<HttpResponseMessage> HeldSendAsync<TSender>(OutboundRuntime runtime, Governor.Interception.StartupGate startup, TSender sender, HttpRequestMessage request, CancellationToken cancellationToken)
+        where TSender : IOutboundSender
+    {
+        if (!await startup.WaitAsync(cancellationToken).ConfigureAwait(false))
+        {
+            runtime.ReportHoldTimeout(startup.HoldTimeout);
+        }
+
+        var handlers = runtime.Pipeline.Handlers;
+        return await (handlers.Length == 0 ? sender.SendAsync(request, cancellationToken) : OutboundRunner.SendAsync(runtime, sender, request, cancellationToken, handlers)).ConfigureAwait(false);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -131,7 +154,17 @@ internal static class OutboundDispatch
     {
         var runtime = OutboundRuntime.Current;
         Governor.Interception.IOutboundHandler[] handlers;
-        if (runtime is null || (handlers = runtime.Pipeline.Handlers).Length == 0)
+        if (runtime is null)
+        {
+            return sender.Send(request, cancellationToken);
+        }
+
+        if (runtime.Startup is { IsOpen: false } startup && !startup.Wait())
+        {
+            runtime.ReportHoldTimeout(startup.HoldTimeout);
+        }
+
+        if ((handlers = runtime.Pipeline.Handlers).Length == 0)
         {
             return sender.Send(request, cancellationToken);
         }

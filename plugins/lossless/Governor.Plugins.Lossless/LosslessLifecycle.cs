@@ -266,7 +266,7 @@ internal sealed class LosslessLifecycle : IDisposable
             if (_options.Precompile && services is not null)
             {
                 // CPU work: off the caller's thread, but awaited, so readiness follows it.
-                var result = await Task.Run(() => WebHostAccess.Precompile(services, timeout.Token), timeout.Token).ConfigureAwait(false);
+                var result = await Task.Run(() => WebHostAccess.Precompile(services, timeout.Token, () => Interlocked.Read(ref _state.InFlight) > 0), timeout.Token).ConfigureAwait(false);
                 Interlocked.Add(ref _state.Precompiled, result.Prepared);
                 parts.Add(result.Note ?? $"{result.Prepared} handler method(s) of {result.Endpoints} endpoint(s) precompiled in {result.Elapsed.TotalMilliseconds:0} ms");
             }

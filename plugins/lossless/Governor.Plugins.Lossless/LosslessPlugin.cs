@@ -45,7 +45,7 @@ public sealed class LosslessPlugin : IGovernorPlugin
         _subscriptions.Add(hub.Inbound.Subscribe(new InboundGuard(state, ramp, _gate), LosslessLifecycle.DrainGateOrder, PluginName, measuresDuration: false));
         if (options.CallerRetry)
         {
-            _subscriptions.Add(hub.Outbound.Subscribe(new CallerRetryHandler(state, log), LosslessLifecycle.DrainGateOrder, PluginName, measuresDuration: false));
+            _subscriptions.Add(hub.Outbound.Subscribe(() => new CallerRetryHandler(state, log), LosslessLifecycle.DrainGateOrder, PluginName, measuresDuration: false));
         }
 
         long tPipelines = Stopwatch.GetTimestamp();

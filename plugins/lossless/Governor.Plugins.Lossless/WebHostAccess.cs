@@ -61,8 +61,15 @@ internal static class WebHostAccess
     /// constructors, and the MoveNext of async handlers. Methods that cannot be prepared (open
     /// generics, dynamic methods) are skipped.
     /// </summary>
+    /// <param name="services">The host's services.</param>
+    /// <param name="token">Cancelled at the warm-up timeout or at stop.</param>
+    /// <param name="busy">
+    /// Whether requests are being served: precompiling then pauses between methods, so that it
+    /// never competes with live requests for the CPU (the first requests reach an instance that
+    /// is not ready yet when nothing routes by readiness, e.g. outside Kubernetes).
+    /// </param>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public static PrecompileResult Precompile(IServiceProvider services, CancellationToken token)
+    public static PrecompileResult Precompile(IServiceProvider services, CancellationToken token, Func<bool>? busy = null)
     {
         var clock = Stopwatch.StartNew();
         if (services.GetService(typeof(EndpointDataSource)) is not EndpointDataSource source)
@@ -81,6 +88,11 @@ internal static class WebHostAccess
         int skipped = 0;
         foreach (var method in methods)
         {
+            while (busy?.Invoke() == true && !token.IsCancellationRequested)
+            {
+                Thread.Sleep(1);
+            }
+
             token.ThrowIfCancellationRequested();
             if (TryPrepare(method))
             {

@@ -7,7 +7,8 @@ namespace Governor.TestPlugins;
 /// (default <c>x-block</c>) or whose path starts with <c>plugins:&lt;name&gt;:path</c>: plain HTTP
 /// with <c>status</c>, <c>body</c>, <c>contentType</c> and <c>headers</c> (a list of name=value),
 /// gRPC calls trailers-only with <c>grpcStatus</c> and <c>grpcMessage</c>. Optionally adds a
-/// response header to every request it lets through (<c>passHeader</c>, name=value).
+/// response header to every request it lets through (<c>passHeader</c>, name=value). Sleeps
+/// <c>startDelay</c> in Start.
 /// </summary>
 public sealed class InboundBlockingPlugin : IGovernorPlugin, IInboundHandler
 {
@@ -21,6 +22,9 @@ public sealed class InboundBlockingPlugin : IGovernorPlugin, IInboundHandler
     public void Start(IPluginContext context)
     {
         var s = context.Settings;
+
+        // A governance plugin that is slow to start (startup tests): the agent starts it alongside the app.
+        Thread.Sleep(s.GetDuration("startDelay", TimeSpan.Zero));
         _header = s.GetString("header") ?? "x-block";
         _path = s.GetString("path");
         var headers = new List<KeyValuePair<string, string>>();

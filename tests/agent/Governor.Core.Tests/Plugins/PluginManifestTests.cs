@@ -13,7 +13,7 @@ public sealed class PluginManifestTests
         string path = dir.Write("plugin.json", """
             { "name": "throttle", "version": "1.2.3", "order": 100, "assembly": "T.dll", "entryType": "N.T",
               "description": "d", "interceptionPoints": ["inbound", "outbound"], "enabledByDefault": false,
-              "startTimeout": "2s", "ruleKinds": ["RateLimitStrategy"] }
+              "startTimeout": "2s", "ruleKinds": ["RateLimitStrategy"], "hostingStartupAssembly": "T.Bootstrap" }
             """);
 
         var m = PluginManifest.TryRead(path, out string? error);
@@ -25,6 +25,7 @@ public sealed class PluginManifestTests
         Assert.False(m.EnabledByDefault);
         Assert.Equal(TimeSpan.FromSeconds(2), m.StartTimeout);
         Assert.Equal(new[] { "RateLimitStrategy" }, m.RuleKinds);
+        Assert.Equal("T.Bootstrap", m.HostingStartupAssembly);
     }
 
     [Theory]
@@ -33,6 +34,7 @@ public sealed class PluginManifestTests
     [InlineData("""{ "name": "x", "assembly": "a.dll", "entryType": "T", "colour": 1 }""", "unknown field 'colour'")]
     [InlineData("""{ "name": "x", "assembly": "a.dll", "entryType": "T", "interceptionPoints": ["db"] }""", "interceptionPoints has 'db'")]
     [InlineData("""{ "name": "x", "assembly": "a.dll", "entryType": "T", "startTimeout": "soon" }""", "startTimeout 'soon'")]
+    [InlineData("""{ "name": "x", "assembly": "a.dll", "entryType": "T", "hostingStartupAssembly": "My.Bootstrap.dll" }""", "hostingStartupAssembly 'My.Bootstrap.dll' must be a simple assembly name without '.dll'")]
     [InlineData("""[1]""", "must be a JSON object")]
     [InlineData("""{ "name": """, "cannot be read")]
     public void TryRead_BadManifest_ReturnsNullWithMessageNamingFileAndProblem(string json, string expected)

@@ -100,6 +100,96 @@ public sealed class AgentProcessTests
     }
 
     [Fact]
+    public async Task Startup_GovernancePluginSlowToStart_MainRunsAlongsideAndTheFirstRequestWaitsForIt()
+    {
+        var app = TestApps.Publish("tests/apps/WebApp", "net10.0");
+        using var home = new AgentHomeCopy();
+        home.AddTestPlugin("slow", "Governor.TestPlugins.InboundBlockingPlugin", order: 0, interceptionPoints: new[] { "inbound" });
+        int port = AppProcess.FreePort();
+        var env = home.Environment(new Dictionary<string, string?>
+        {
+            ["GOVERNOR_PLUGINS__SLOW__STARTDELAY"] = "1500ms",
+            ["GOVERNOR_PLUGINS__SLOW__PASSHEADER"] = "x-slow=started",
+        });
+
+        using var process = AppProcess.Start(app, $"--urls http://127.0.0.1:{port}", env);
+        var first = await FirstSuccessfulResponse($"http://127.0.0.1:{port}/", process);
+
+        // The server listened before the plugin had started, and the request waited for it.
+        Assert.True(first.Headers.TryGetValues("x-slow", out var values), "the first request was answered before the slow plugin had started");
+        Assert.Equal("started", values!.Single());
+        var status = home.Status(process.Id).WaitFor(s => StatusFile.PluginState(s, "slow") == "Started" && s.TryGetProperty("startupPhasesMs", out var p) && p.TryGetProperty("start", out _), what: "slow Started");
+        var phases = status.GetProperty("startupPhasesMs");
+        double main = phases.GetProperty("main").GetDouble();
+        double started = phases.GetProperty("start").GetDouble();
+        Assert.True(main < 1000, $"the app's Main waited {main} ms for the agent");
+        Assert.True(started >= 1500, $"the plugins were reported started after {started} ms, before the slow one could be");
+    }
+
+    [Fact]
+    public async Task Startup_BlockingMode_MainWaitsForEveryPlugin()
+    {
+        var app = TestApps.Publish("tests/apps/WebApp", "net10.0");
+        using var home = new AgentHomeCopy(includeBuiltInPlugins: false);
+        home.AddTestPlugin("slow", "Governor.TestPlugins.InboundBlockingPlugin", order: 0);
+        int port = AppProcess.FreePort();
+        var env = home.Environment(new Dictionary<string, string?>
+        {
+            ["GOVERNOR_PLUGINS__SLOW__STARTDELAY"] = "1000ms",
+            ["GOVERNOR_STARTUP__MODE"] = "blocking",
+        });
+
+        using var process = AppProcess.StartWeb(app, port, env);
+
+        var status = home.Status(process.Id).WaitFor(s => StatusFile.PluginState(s, "slow") == "Started" && s.TryGetProperty("startupPhasesMs", out var p) && p.TryGetProperty("main", out _), what: "slow Started");
+        double main = status.GetProperty("startupPhasesMs").GetProperty("main").GetDouble();
+        Assert.True(main >= 1000, $"the app's Main ran after {main} ms, before the slow plugin had started");
+        Assert.Equal("hello", await s_http.GetStringAsync($"http://127.0.0.1:{port}/"));
+    }
+
+    [Fact]
+    public async Task Startup_StartupModeMisspelled_WarnsNamingTheValuesAndStartsInTheBackground()
+    {
+        var app = TestApps.Publish("tests/apps/WebApp", "net10.0");
+        using var home = new AgentHomeCopy(includeBuiltInPlugins: false);
+        home.AddTestPlugin("probe", "Governor.TestPlugins.ProbePlugin");
+        int port = AppProcess.FreePort();
+
+        using var process = AppProcess.StartWeb(app, port, home.Environment(new Dictionary<string, string?> { ["GOVERNOR_STARTUP__MODE"] = "eager" }));
+
+        Assert.Equal("hello", await s_http.GetStringAsync($"http://127.0.0.1:{port}/"));
+        home.Status(process.Id).WaitFor(s => StatusFile.PluginState(s, "probe") == "Started");
+        await WaitForLog(home, "governor:startup:mode");
+        string logs = home.ReadLogs();
+        Assert.Contains("'eager'", logs);
+        Assert.Contains("use background", logs);
+        Assert.Contains("or blocking", logs);
+    }
+
+    [Fact]
+    public async Task Startup_WebAppWithoutHttpClientOrSql_LoadsNeitherSystemNetHttpNorAdoNet()
+    {
+        var app = TestApps.Publish("tests/apps/WebApp", "net10.0");
+        // The shipped layout (ReadyToRun): an IL-only Debug home JIT-compiles the plugins, and the
+        // JIT loads the assemblies a method names when it compiles it, used or not.
+        using var home = new AgentHomeCopy(source: ReleaseAgentHome.Path);
+        int port = AppProcess.FreePort();
+
+        using var process = AppProcess.StartWeb(app, port, home.Environment());
+        var status = home.Status(process.Id).WaitFor(s => StatusFile.PluginState(s, "httpclient") == "Started" && StatusFile.PluginState(s, "adonet") == "Started", what: "interception plugins Started");
+
+        // What the interception plugins hook is loaded by the app when it uses it; an app that
+        // never does pays neither the assemblies nor the patches.
+        string assemblies = await s_http.GetStringAsync($"http://127.0.0.1:{port}/assemblies");
+        foreach (string name in new[] { "System.Net.Http ", "System.Data.Common ", "System.Reflection.Metadata ", "System.Text.RegularExpressions " })
+        {
+            Assert.DoesNotContain(name, assemblies);
+        }
+
+        Assert.Contains("applied when the app loads System.Net.Http", StatusFile.PluginDetail(status, "httpclient"));
+    }
+
+    [Fact]
     public async Task FaultyPlugin_ThrowsOnStop_ProcessStillExitsCleanlyOnSigterm()
     {
         var app = TestApps.Publish("tests/apps/WebApp", "net10.0");
@@ -345,6 +435,34 @@ public sealed class AgentProcessTests
         }
 
         return null;
+    }
+
+    /// <summary>Polls until the app answers 2xx (connection refused until the server listens); the response of that first request.</summary>
+    private static async Task<HttpResponseMessage> FirstSuccessfulResponse(string url, AppProcess process)
+    {
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(15) };
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            Assert.False(process.HasExited, $"the app exited: {process.Output}");
+            try
+            {
+                var response = await client.GetAsync(url);
+                if (response.IsSuccessStatusCode)
+                {
+                    return response;
+                }
+
+                response.Dispose();
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet.
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"no successful response from {url} within 30 s");
+            await Task.Delay(20);
+        }
     }
 
     private static async Task WaitForLog(AgentHomeCopy home, string text)

@@ -327,15 +327,37 @@ public sealed class InboundMiddlewareTests
         Assert.Equal(expected, HttpInboundCall.IsGrpcContentType(contentType));
     }
 
-    [Theory]
-    [InlineData(null, "Governor.AspNetCore.Bootstrap")]
-    [InlineData("", "Governor.AspNetCore.Bootstrap")]
-    [InlineData("Vendor.Startup", "Vendor.Startup;Governor.AspNetCore.Bootstrap")]
-    [InlineData("A;B;", "A;B;Governor.AspNetCore.Bootstrap")]
-    [InlineData("A;governor.aspnetcore.bootstrap", "A;governor.aspnetcore.bootstrap")]
-    public void AppendAssembly_ExistingHostingStartups_KeptAndBootstrapAddedOnce(string? existing, string expected)
+    [Fact]
+    public async Task Invoke_AgentStillStartingItsPlugins_RequestWaitsAndMeetsTheHandlerSubscribedMeanwhile()
     {
-        Assert.Equal(expected, AspNetCorePlugin.AppendAssembly(existing, AspNetCorePlugin.BootstrapAssemblyName));
+        _hub.Startup.Close();
+        var middleware = Create(_ => { _journal.Add("app"); return Task.CompletedTask; });
+
+        var pending = middleware.InvokeAsync(Get("/orders"));
+        await Task.Delay(100);
+        Assert.False(pending.IsCompleted);
+        Assert.Empty(_journal);
+
+        // A governance plugin starts, subscribes, and the agent's start is over.
+        Subscribe("gray", order: 0);
+        _hub.Startup.Open();
+        await pending.WaitAsync(TimeSpan.FromSeconds(5));
+
+        Assert.Equal(new[] { "gray.request#0", "app", "gray.completed#0 state=gray" }, _journal);
+    }
+
+    [Fact]
+    public async Task Invoke_StartOutlastsTheHoldTimeout_RequestGoesOnAndTheWaitIsLogged()
+    {
+        _hub.Startup.HoldTimeout = TimeSpan.FromMilliseconds(50);
+        _hub.Startup.Close();
+        var middleware = Create(_ => { _journal.Add("app"); return Task.CompletedTask; });
+
+        await middleware.InvokeAsync(Get("/orders")).WaitAsync(TimeSpan.FromSeconds(5));
+
+        Assert.Equal(new[] { "app" }, _journal);
+        Assert.Equal(1, _hub.Startup.TimedOut);
+        Assert.Contains(_log.Lines, l => l.Contains("governor:startup:holdTimeout", StringComparison.Ordinal));
     }
 
     private InboundMiddleware Create(RequestDelegate app)
