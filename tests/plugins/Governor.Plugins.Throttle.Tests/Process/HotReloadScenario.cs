@@ -22,10 +22,14 @@ internal static class HotReloadScenario
         // under the old limit (nothing rejected before the change), over the new one.
         int rate = inbound ? 200 : 60;
 
+        // 10 s of load: the rule is written 2.5 s after the first request is served, which the
+        // load's start alignment and a loaded machine can push into its 5th second; at least two
+        // whole seconds must remain after the first one that starts a second after the write.
+
         // The path warmed up first (an unlimited name, not counted), so the load's first seconds
         // measure the limit, not the first requests' JIT and connection set-up.
         app.Load($"rate --url {(inbound ? $"{app.Http1}/load/warm-{name}" : app.CallUrl($"warm-{name}"))} --rate 50 --seconds 1");
-        var loading = Task.Run(() => app.Load($"rate --url {url} --rate {rate} --seconds 8 --align-second"));
+        var loading = Task.Run(() => app.Load($"rate --url {url} --rate {rate} --seconds 10 --align-second"));
         while (app.Served(name).Count == 0)
         {
             Assert.False(loading.IsCompleted, "the load ended before the app served anything");
