@@ -253,6 +253,33 @@ public sealed class SqlRuntimeTests : IDisposable
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
+    [Fact]
+    public async Task HandlersFor_AgentStillStartingItsPlugins_CommandWaitsAndMeetsTheHandlerSubscribedMeanwhile()
+    {
+        var gate = new StartupGate();
+        gate.Close();
+        _runtime.Startup = gate;
+        SqlRuntime.Activate(_runtime);
+        try
+        {
+            var pending = Task.Run(() => SqlRuntime.HandlersFor(out _));
+            await Task.Delay(100);
+            Assert.False(pending.IsCompleted);
+
+            // A governance plugin (the SQL guard) starts and subscribes; then the agent's start is over.
+            var a = Handler("a");
+            using var subscription = _pipeline.Subscribe(a, 0, "test");
+            gate.Open();
+            var handlers = await pending.WaitAsync(TimeSpan.FromSeconds(5));
+
+            Assert.Same(a, Assert.Single(handlers!));
+        }
+        finally
+        {
+            SqlRuntime.Activate(null);
+        }
+    }
+
     private ScriptedSqlHandler Handler(string name) => new(name, _journal);
 
     /// <summary>The task's continuation may run on the thread pool: wait (bounded) for its effect.</summary>

@@ -324,6 +324,36 @@ public sealed class OutboundRunnerTests
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
+    [Fact]
+    public async Task Dispatch_AgentStillStartingItsPlugins_CallWaitsAndMeetsTheHandlerSubscribedMeanwhile()
+    {
+        var gate = new StartupGate();
+        gate.Close();
+        _runtime.Startup = gate;
+        _network.Script = (request, _) => Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { RequestMessage = request });
+        OutboundRuntime.Activate(_runtime);
+        try
+        {
+            var pending = OutboundDispatch.SendAsync(new FakeSender(_network), Get(), CancellationToken.None);
+            await Task.Delay(100);
+            Assert.False(pending.IsCompleted);
+            Assert.Empty(_journal);
+
+            // A governance plugin starts and subscribes; then the agent's start is over.
+            var a = Handler("a");
+            using var subscription = _pipeline.Subscribe(a, 0, "test");
+            gate.Open();
+            using var response = await pending.WaitAsync(TimeSpan.FromSeconds(5));
+
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Contains("a.request#0", _journal);
+        }
+        finally
+        {
+            OutboundRuntime.Activate(null);
+        }
+    }
+
     private static HttpRequestMessage Get() => new(HttpMethod.Get, "http://svc/x");
 
     private static HttpRequestMessage Grpc()
