@@ -152,6 +152,7 @@ internal sealed class Agent
         // Closed before Main, so that no intercepted call slips past plugins that are still starting.
         var gate = Interception.Startup;
         gate.HoldTimeout = _reader.GetDuration("startup:holdTimeout", gate.HoldTimeout);
+        gate.Log = _log;
         gate.Close();
         AppContext.SetData(StartingKey, _startDone);
         var thread = new Thread(() => StartAlongside(toStart, startTimeout))

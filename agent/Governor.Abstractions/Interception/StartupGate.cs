@@ -10,6 +10,7 @@ namespace Governor.Interception;
 /// </summary>
 public sealed class StartupGate
 {
+    private readonly LogRateLimiter _timeoutLog = new(TimeSpan.FromSeconds(10));
     private volatile TaskCompletionSource? _pending;
     private long _timedOut;
 
@@ -18,6 +19,9 @@ public sealed class StartupGate
 
     /// <summary>The longest a call waits for the start (setting <c>governor:startup:holdTimeout</c>).</summary>
     public TimeSpan HoldTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Where a call that waited the whole <see cref="HoldTimeout"/> is reported (rate-limited); set by the agent.</summary>
+    public IGovernorLogger? Log { get; set; }
 
     /// <summary>Calls that waited the whole <see cref="HoldTimeout"/> and went on ungoverned.</summary>
     public long TimedOut => Interlocked.Read(ref _timedOut);
@@ -39,7 +43,7 @@ public sealed class StartupGate
             return true;
         }
 
-        Interlocked.Increment(ref _timedOut);
+        TimedOutOnce();
         return false;
     }
 
@@ -59,8 +63,17 @@ public sealed class StartupGate
         }
         catch (TimeoutException)
         {
-            Interlocked.Increment(ref _timedOut);
+            TimedOutOnce();
             return false;
+        }
+    }
+
+    private void TimedOutOnce()
+    {
+        Interlocked.Increment(ref _timedOut);
+        if (Log is { } log && _timeoutLog.TryAcquire(out long suppressed))
+        {
+            log.Warn("An intercepted call (request, outbound call or SQL command) waited {Seconds} s (governor:startup:holdTimeout) for the plugins to finish starting and went on without those still starting. {Suppressed} similar call(s) not logged since the last one", HoldTimeout.TotalSeconds, suppressed);
         }
     }
 

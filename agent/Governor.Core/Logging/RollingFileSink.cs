@@ -40,7 +40,7 @@ internal sealed class RollingFileSink : ILogEventSink, IDisposable
     }
 
     /// <summary>The file for <paramref name="day"/> (yyyyMMdd) and <paramref name="sequence"/> (0: none).</summary>
-    public string PathFor(string day, int sequence) =>
+    private string PathFor(string day, int sequence) =>
         Path.Combine(_directory, $"{_prefix}{day}{(sequence == 0 ? string.Empty : "_" + sequence.ToString("000", CultureInfo.InvariantCulture))}.log");
 
     /// <summary>Opens today's file now (so that an unwritable directory shows at once).</summary>

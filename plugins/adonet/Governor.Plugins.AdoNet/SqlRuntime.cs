@@ -23,7 +23,6 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
     private static int t_depth;
 
     private readonly LogRateLimiter _failures = new(TimeSpan.FromSeconds(10));
-    private readonly LogRateLimiter _holdTimeouts = new(TimeSpan.FromSeconds(10));
     private readonly IGovernorLogger _log;
     private readonly Timer _sweeper;
     private CallPool<AdoSqlCall>? _calls;
@@ -103,7 +102,7 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
 
         if (runtime.Startup is { IsOpen: false } startup)
         {
-            runtime.HoldForStartup(startup);
+            HoldForStartup(startup);
         }
 
         var handlers = runtime.Pipeline.Handlers;
@@ -111,15 +110,10 @@ internal sealed class SqlRuntime : IStatusProvider, IDisposable
     }
 
     // Only while the agent still starts governance plugins alongside the app (e.g. a query in the
-    // app's Main): blocking, also for asynchronous commands, since it lasts milliseconds.
+    // app's Main): blocking, also for asynchronous commands, since it lasts milliseconds. A
+    // command that waited the whole hold timeout goes on; the gate reports it.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void HoldForStartup(StartupGate startup)
-    {
-        if (!startup.Wait() && _holdTimeouts.TryAcquire(out long suppressed))
-        {
-            _log.Warn("A SQL command waited {Seconds} s (governor:startup:holdTimeout) for the governance plugins to finish starting and went on without those still starting. {Suppressed} similar command(s) not logged since the last one", startup.HoldTimeout.TotalSeconds, suppressed);
-        }
-    }
+    private static void HoldForStartup(StartupGate startup) => startup.Wait();
 
     /// <summary>Marks the provider's synchronous part as running (see <see cref="t_depth"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -16,7 +16,6 @@ namespace Governor.Plugins.AspNetCore;
 public sealed class AspNetCorePlugin : IGovernorPlugin
 {
     internal const string PluginName = "aspnetcore";
-    internal const string BootstrapAssemblyName = "Governor.AspNetCore.Bootstrap";
     internal const string ConfigureKey = "Governor.AspNetCore.Configure";
 
     internal const string ProviderDetail = "ASP.NET Core middleware (hosting startup + IStartupFilter), outermost: HTTP/1.1, HTTP/2, gRPC; can answer (HTTP, gRPC trailers-only), before routing and in the route stage after routing (IInboundRouteHandler); route template known in the route stage and at completion; RequestAborted";

@@ -54,10 +54,8 @@ internal sealed class InboundMiddleware
     // listens): they are what would label, limit or route this request.
     private async Task HoldUntilStarted(HttpContext context)
     {
-        if (!await _startup.WaitAsync(context.RequestAborted).ConfigureAwait(false))
-        {
-            _runtime.ReportHoldTimeout(_startup.HoldTimeout);
-        }
+        // A request that waited the whole hold timeout goes on; the gate reports it.
+        await _startup.WaitAsync(context.RequestAborted).ConfigureAwait(false);
 
         var handlers = _pipeline.Handlers;
         await (handlers.Length == 0 || !_runtime.IsActive ? _next(context) : RunHandlers(context, handlers)).ConfigureAwait(false);

@@ -12,7 +12,6 @@ internal sealed class InboundRuntime
 {
     private readonly LogRateLimiter _failures = new(TimeSpan.FromSeconds(10));
 
-    private readonly LogRateLimiter _holdTimeouts = new(TimeSpan.FromSeconds(10));
     private readonly object _routeGate = new();
 
     // One switch per web host (RouteStage.Enable): typed as a BCL delegate so that this type
@@ -132,15 +131,6 @@ internal sealed class InboundRuntime
 
     /// <summary>Counts web hosts that ran the bootstrap; returns the new count.</summary>
     public int HostSeen() => Interlocked.Increment(ref _hostsSeen);
-
-    /// <summary>A request waited the whole hold timeout for the agent's start and went on without the plugins still starting.</summary>
-    public void ReportHoldTimeout(TimeSpan holdTimeout)
-    {
-        if (_holdTimeouts.TryAcquire(out long suppressed))
-        {
-            _log.Warn("A request waited {Seconds} s (governor:startup:holdTimeout) for the governance plugins to finish starting and went on without those still starting. {Suppressed} similar request(s) not logged since the last one", holdTimeout.TotalSeconds, suppressed);
-        }
-    }
 
     /// <summary>
     /// Logs a failure of Governor code (a handler, a callback, the wiring), at most once per 10 s

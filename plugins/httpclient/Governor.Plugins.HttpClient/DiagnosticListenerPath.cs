@@ -118,9 +118,9 @@ internal sealed class DiagnosticListenerPath : IObserver<DiagnosticListener>, IO
 
     private void OnRequest(object? payload)
     {
-        if (_runtime.Startup is { IsOpen: false } startup && !startup.Wait())
+        if (_runtime.Startup is { IsOpen: false } startup)
         {
-            _runtime.ReportHoldTimeout(startup.HoldTimeout);
+            startup.Wait();
         }
 
         var handlers = _runtime.Pipeline.Handlers;

@@ -15,7 +15,6 @@ internal sealed class OutboundRuntime : IStatusProvider
     private static OutboundRuntime? s_current;
 
     private readonly LogRateLimiter _failures = new(TimeSpan.FromSeconds(10));
-    private readonly LogRateLimiter _holdTimeouts = new(TimeSpan.FromSeconds(10));
     private readonly IGovernorLogger _log;
     private CallPool<HttpOutboundCall>? _calls;
     private long _answered;
@@ -59,15 +58,6 @@ internal sealed class OutboundRuntime : IStatusProvider
     }
 
     public static void Activate(OutboundRuntime? runtime) => Volatile.Write(ref s_current, runtime);
-
-    /// <summary>A call waited the whole hold timeout for the agent's start and went on without the plugins still starting.</summary>
-    public void ReportHoldTimeout(TimeSpan holdTimeout)
-    {
-        if (_holdTimeouts.TryAcquire(out long suppressed))
-        {
-            _log.Warn("An outbound call waited {Seconds} s (governor:startup:holdTimeout) for the governance plugins to finish starting and went on without those still starting. {Suppressed} similar call(s) not logged since the last one", holdTimeout.TotalSeconds, suppressed);
-        }
-    }
 
     public void CountAnswered() => Interlocked.Increment(ref _answered);
 

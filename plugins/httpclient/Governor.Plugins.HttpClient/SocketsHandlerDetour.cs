@@ -139,10 +139,8 @@ internal static class OutboundDispatch
     private static async Task<HttpResponseMessage> HeldSendAsync<TSender>(OutboundRuntime runtime, Governor.Interception.StartupGate startup, TSender sender, HttpRequestMessage request, CancellationToken cancellationToken)
         where TSender : IOutboundSender
     {
-        if (!await startup.WaitAsync(cancellationToken).ConfigureAwait(false))
-        {
-            runtime.ReportHoldTimeout(startup.HoldTimeout);
-        }
+        // A call that waited the whole hold timeout goes on; the gate reports it.
+        await startup.WaitAsync(cancellationToken).ConfigureAwait(false);
 
         var handlers = runtime.Pipeline.Handlers;
         return await (handlers.Length == 0 ? sender.SendAsync(request, cancellationToken) : OutboundRunner.SendAsync(runtime, sender, request, cancellationToken, handlers)).ConfigureAwait(false);
@@ -159,9 +157,9 @@ internal static class OutboundDispatch
             return sender.Send(request, cancellationToken);
         }
 
-        if (runtime.Startup is { IsOpen: false } startup && !startup.Wait())
+        if (runtime.Startup is { IsOpen: false } startup)
         {
-            runtime.ReportHoldTimeout(startup.HoldTimeout);
+            startup.Wait();
         }
 
         if ((handlers = runtime.Pipeline.Handlers).Length == 0)

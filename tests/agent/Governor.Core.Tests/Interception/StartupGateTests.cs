@@ -47,6 +47,22 @@ public sealed class StartupGateTests
     }
 
     [Fact]
+    public void Closed_StartOutlastsHoldTimeout_ReportedOnceToTheAgentLogNamingTheSetting()
+    {
+        var log = new ListLogger();
+        var gate = new StartupGate { HoldTimeout = TimeSpan.FromMilliseconds(20), Log = log };
+        gate.Close();
+
+        gate.Wait();
+        gate.Wait();
+
+        Assert.Equal(2, gate.TimedOut);
+        var line = Assert.Single(log.Lines);
+        Assert.StartsWith("Warning: ", line, StringComparison.Ordinal);
+        Assert.Contains("governor:startup:holdTimeout", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Closed_CallerCancels_WaitAsyncThrowsCancellation()
     {
         var gate = new StartupGate();

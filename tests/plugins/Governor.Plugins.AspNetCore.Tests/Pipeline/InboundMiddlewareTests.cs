@@ -350,6 +350,7 @@ public sealed class InboundMiddlewareTests
     public async Task Invoke_StartOutlastsTheHoldTimeout_RequestGoesOnAndTheWaitIsLogged()
     {
         _hub.Startup.HoldTimeout = TimeSpan.FromMilliseconds(50);
+        _hub.Startup.Log = _log;
         _hub.Startup.Close();
         var middleware = Create(_ => { _journal.Add("app"); return Task.CompletedTask; });
 
